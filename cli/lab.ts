@@ -19,7 +19,7 @@ import { DRILL_FILE } from "../lab/drill/input.ts";
 import type { Result } from "../devices/base/result.ts";
 import { topologyWarnings } from "../lab/topology/warnings.ts";
 import { formatPlan, type LabPlan, planLab } from "../lab/plan.ts";
-import { launchLab, type RegisteredLab } from "../lab/runner.ts";
+import { launchLab, type RegisteredLab, startRefusal } from "../lab/runner.ts";
 import type { Lab } from "../lab/lab.ts";
 import { vlabRunArgs } from "./deno_run.ts";
 import { endChild } from "./child.ts";
@@ -37,13 +37,11 @@ import {
 import { shellArg } from "../devices/base/quote.ts";
 import type { Topology, TopologyIssue } from "../lab/topology/types.ts";
 import { EXIT_CODES, VlabError } from "./errors.ts";
-import { inspectLab } from "../lab/state.ts";
 import { downCommand, dropStartLog, lsCommand, upDetached } from "./lab_lifecycle.ts";
 import { healCommand, linkCommand, partitionCommand } from "./lab_links.ts";
 import { faultCommand } from "./fault.ts";
 import { fdbCommand } from "./fdb.ts";
 import { machineMemory, memoryFit } from "../lab/memory_fit.ts";
-import { envKnobError } from "../lab/env_knobs.ts";
 import { vhostPciSnapshot } from "../lab/vhost_pci_view.ts";
 import { createProgressLine, writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
@@ -173,27 +171,13 @@ function upCommand() {
         const fit = machine === null
           ? null
           : memoryFit(plan.sharedBytes, machine, plan.threads.length);
-        // A lab of that name running (or starting) is refused by the start too: said under the
-        // plan, exit 1. It printed the plan alone, exit 0, and `vlab up -d` then failed.
-        const taken = inspectLab(plan.name, { clean: false, process: false });
-        const busy = taken?.status === "running"
-          ? `running (pid ${taken.record.pid})`
-          : taken?.status === "starting"
-          ? `starting (pid ${taken.pid || "unknown"})`
-          : null;
-        await out(
-          formatPlan(plan) + "\n" + (fit === null ? "" : fit.line + "\n") +
-            (busy === null
-              ? ""
-              : `lab ${plan.name} is already ${busy}: \`vlab up\` refuses to start it again ` +
-                `until \`vlab down ${plan.name}\`\n`),
-        );
-        // A plan `vlab up` would refuse fails its dry run too (its line says why), so that
-        // `vlab up --dry-run && vlab up -d` stops where the real start would; so does a bad
-        // VLAB_HOT_MS or VLAB_PLACEMENT, which every start refuses (`launchLab`).
-        const knob = envKnobError();
-        if (knob !== null) throw knob;
-        if (fit?.verdict === "too-big" || busy !== null) throw new CliExit(EXIT_CODES.failure);
+        await out(formatPlan(plan) + "\n" + (fit === null ? "" : fit.line + "\n"));
+        // A plan `vlab up` would refuse fails its dry run too, with the start's own error (a lab
+        // of that name running or starting, a plan too big, a bad VLAB_HOT_MS, a socket path too
+        // long), so that `vlab up --dry-run && vlab up -d` stops where the real start would. It
+        // said a running lab on stdout, exit 1 and nothing on stderr, and passed the other two.
+        const refusal = await startRefusal(plan);
+        if (refusal !== null) throw refusal;
         return;
       }
       if (opts.detach) {

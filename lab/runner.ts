@@ -26,6 +26,7 @@ import { ioReason } from "../devices/base/io_reason.ts";
 import {
   createLabDir,
   findLabs,
+  type FoundLab,
   LabDirError,
   type LabDirHold,
   labPaths,
@@ -133,19 +134,6 @@ export async function launchLab(
     waits?: Pick<LabStartOptions, "hostWait" | "guestWait">;
   } = {},
 ): Promise<RegisteredLab> {
-  // A bad VLAB_HOT_MS or VLAB_PLACEMENT is refused, not run as the default.
-  const knob = envKnobError();
-  if (knob !== null) throw knob;
-  // A plan larger than the machine's memory would start (pages are committed when touched) and
-  // be killed later: every start refuses it first, as `vlab up` does.
-  // Without the machine's memory (a script run without --allow-sys) the check is skipped: said
-  // once per process on stderr, as it went silently and let a lab larger than the machine start.
-  const machine = machineMemoryOrWhyNot();
-  if ("reason" in machine) sayMemoryCheckSkipped(plan.name, machine.reason);
-  const tooBig = "reason" in machine
-    ? null
-    : memoryFitError(plan.name, plan.sharedBytes, machine, plan.threads.length);
-  if (tooBig !== null) throw tooBig;
   // A lab is its folder: two labs of one name under two state roots (VLAB_STATE_DIR) are two.
   const own = labPaths(plan.name).dir;
   refuseOwn(plan.name, own);
@@ -206,19 +194,45 @@ function refuseOwn(name: string, own: string): void {
   throw new LabError("lab-exists", `Cannot start lab ${quote(name)}: ${message}`, hint);
 }
 
-/** {@linkcode launchLab}, once no lab of this process has the plan's folder (`own`). */
-async function launch(
+/**
+ * Why a start of `plan` would be refused before anything starts, or null: a bad `VLAB_HOT_MS` or
+ * `VLAB_PLACEMENT`, a plan larger than this machine's memory, a lab of that name running or
+ * starting, a name that is the event logs' folder, a control socket path too long. Every start
+ * asks it (`launchLab`), and so does `vlab up --dry-run`, so that a plan whose dry run passes is
+ * not refused by its start. `found` is the state folder's labs when the caller has them (a start
+ * has just removed the records of labs that died, as `vlab ls` does); without it the folder is
+ * read and left as it was (a dry run changes nothing).
+ *
+ * @example
+ * ```ts ignore
+ * import { startRefusal } from "./runner.ts";
+ * (await startRefusal(plan))?.message; // 'Cannot start lab "pair": it is already running (pid 7)'
+ * ```
+ */
+export async function startRefusal(
   plan: LabPlan,
-  options: Parameters<typeof launchLab>[1] & object,
-  own: string,
-): Promise<RegisteredLab> {
-  const found = await findLabs({ clean: true });
+  options: { found?: readonly FoundLab[] } = {},
+): Promise<LabError | null> {
+  // A bad VLAB_HOT_MS or VLAB_PLACEMENT is refused, not run as the default.
+  const knob = envKnobError();
+  if (knob !== null) return knob;
+  // A plan larger than the machine's memory would start (pages are committed when touched) and
+  // be killed later: every start refuses it first, as `vlab up` does.
+  // Without the machine's memory (a script run without --allow-sys) the check is skipped: said
+  // once per process on stderr, as it went silently and let a lab larger than the machine start.
+  const machine = machineMemoryOrWhyNot();
+  if ("reason" in machine) sayMemoryCheckSkipped(plan.name, machine.reason);
+  const tooBig = "reason" in machine
+    ? null
+    : memoryFitError(plan.name, plan.sharedBytes, machine, plan.threads.length);
+  if (tooBig !== null) return tooBig;
+  const found = options.found ?? await findLabs({ clean: false });
   const existing = found.find((l) =>
     (l.status === "running" && l.record.name === plan.name) ||
     (l.status === "starting" && l.name === plan.name)
   );
   if (existing && existing.status !== "stale") {
-    throw new LabError(
+    return new LabError(
       "lab-exists",
       `Cannot start lab "${plan.name}": it is already ${existing.status} (pid ${
         existing.status === "running" ? existing.record.pid : existing.pid
@@ -228,7 +242,7 @@ async function launch(
   }
   const paths = labPaths(plan.name);
   if (paths.dir === logsDir()) {
-    throw new LabError(
+    return new LabError(
       "lab-exists",
       `Cannot start lab "${plan.name}": ${paths.dir} is where vlab keeps event logs`,
       "Give this topology another name",
@@ -236,7 +250,7 @@ async function launch(
   }
   const tooLong = socketTooLong(plan, paths.dir);
   if (tooLong !== null) {
-    throw new LabError(
+    return new LabError(
       "lab-failed",
       `Cannot start lab ${quote(plan.name)}: its socket ${
         quote(tooLong)
@@ -244,6 +258,19 @@ async function launch(
       "Set VLAB_STATE_DIR to a shorter folder",
     );
   }
+  return null;
+}
+
+/** {@linkcode launchLab}, once no lab of this process has the plan's folder (`own`). */
+async function launch(
+  plan: LabPlan,
+  options: Parameters<typeof launchLab>[1] & object,
+  own: string,
+): Promise<RegisteredLab> {
+  const found = await findLabs({ clean: true });
+  const refusal = await startRefusal(plan, { found });
+  if (refusal !== null) throw refusal;
+  const paths = labPaths(plan.name);
   let held: LabDirHold;
   try {
     held = createLabDir(plan.name);
