@@ -18,7 +18,7 @@ import { quote } from "../../devices/base/quote.ts";
 import type { Topology } from "../topology/types.ts";
 import type { WorkloadRequest } from "../guest/workloads/args.ts";
 import { labCidsText } from "../guest/workloads/vsock.ts";
-import { formatIpv4, inSubnet, parseIpv4Address } from "../guest/net/ipv4.ts";
+import { formatIpv4, inSubnet, isBroadcast, parseIpv4Address } from "../guest/net/ipv4.ts";
 
 /** The host's vsock CID, as in Firecracker: a guest may always connect to it. */
 const HOST_CID = 2;
@@ -164,6 +164,21 @@ function destinationProblems(
     (list.length > 8 ? ", …" : "");
   const near = (list: typeof all) =>
     didYouMean(formatIpv4(dst), list.filter((a) => a.vm !== vm).map((a) => formatIpv4(a.ip)));
+  // The guest refuses a broadcast destination (`broadcastDestination`): said before the drill runs.
+  const cast = own.find((o) => isBroadcast(dst, o.ip, o.prefix));
+  if (cast !== undefined) {
+    const net = (cast.ip & (cast.prefix === 0 ? 0 : 0xffffffff << (32 - cast.prefix))) >>> 0;
+    const others = reachable.filter((a) => a.vm !== vm);
+    return problem(
+      `${at}: it is the ${
+        (dst >>> 0) === 0xffffffff
+          ? "limited broadcast address"
+          : `broadcast address of ${cast.nic}'s subnet ${formatIpv4(net)}/${cast.prefix}`
+      }`,
+      "vlab's guests send to one address at a time: give one VM's address" +
+        (others.length > 0 ? ` (${listed(others)})` : ""),
+    );
+  }
   const mine = own.find((o) => inSubnet(dst, o.ip, o.prefix));
   if (mine === undefined) {
     return problem(
@@ -188,17 +203,11 @@ function destinationProblems(
     );
   }
   if (kind !== "udp-flood" || all.some((a) => a.ip === dst)) return [];
-  // A subnet's network and broadcast addresses too: the guest has no IP broadcast, and ARPs
-  // for them as for any address (a flood to 10.0.0.255 failed after 3 s, "ARP got no reply").
+  // A subnet's network address too: the guest ARPs for it as for any address (a flood to 10.0.0.0
+  // failed after 3 s, "ARP got no reply"; its broadcast address is refused above).
   const hostBits = 32 - mine.prefix;
   const host = hostBits >= 32 ? dst : dst & ((1 << hostBits) - 1);
-  const special = hostBits <= 1
-    ? null
-    : host === 0
-    ? "the subnet's network address"
-    : (host >>> 0) === (2 ** hostBits - 1)
-    ? "the subnet's broadcast address (the guest sends no IP broadcast)"
-    : null;
+  const special = hostBits > 1 && host === 0 ? "the subnet's network address" : null;
   return problem(
     `${at}: ${
       special === null ? "no VM has that address" : `it is ${special}, which no VM has`

@@ -114,12 +114,12 @@ Deno.test("a ping or flood to an address its VM cannot reach is a validation err
     ],
   );
   // A ping to an address no VM has only loses its requests (a drill may mean it), a ping to the
-  // subnet's broadcast address too; the VM's own address and a peer's are left to the run.
+  // subnet's network address too; the VM's own address and a peer's are left to the run.
   const r = await parseDrill(
     "topology: pair\ntimeline:\n" +
       "  - exec: { vm: a, argv: [ping, 10.0.0.3, -c, 1] }\n" +
       "  - exec: { vm: a, argv: [ping, 10.0.0.1, -c, 1] }\n" +
-      "  - exec: { vm: a, argv: [ping, 10.0.0.255, -c, 1] }\n" +
+      "  - exec: { vm: a, argv: [ping, 10.0.0.0, -c, 1] }\n" +
       "  - exec: { vm: a, argv: [udp-flood, 10.0.0.2, -n, 10] }\n",
     "d.yaml",
   );
@@ -305,18 +305,23 @@ Deno.test("a vsock-send across a partition a step left in force is a validation 
   }
 });
 
-Deno.test("a flood to its subnet's broadcast or network address is a validation error, not a failed run", async () => {
-  // Before, both were left to the run, where each failed after 3 s: "Cannot flood 10.0.0.255:
-  // ARP got no reply" (the guest ARPs for it, and has no IP broadcast).
+Deno.test("a ping or flood to a broadcast address, a flood to the network address, is a validation error", async () => {
+  // Before, each was left to the run: a flood to 10.0.0.255 or 10.0.0.0 failed after 3 s,
+  // "Cannot flood 10.0.0.255: ARP got no reply" (the guest ARPs for it), a ping to 10.0.0.255 lost
+  // its requests after asking ARP for it; the guest now refuses a broadcast destination at once.
   assert.deepEqual(
     await problems(
       "topology: pair\ntimeline:\n" +
         "  - exec: { vm: a, argv: [udp-flood, 10.0.0.255, -n, 10] }\n" +
-        "  - exec: { vm: a, argv: [udp-flood, 10.0.0.0, -n, 10] }\n",
+        "  - exec: { vm: a, argv: [udp-flood, 10.0.0.0, -n, 10] }\n" +
+        "  - exec: { vm: a, argv: [ping, 10.0.0.255, -c, 1] }\n" +
+        "  - exec: { vm: a, argv: [ping, 255.255.255.255, -c, 1] }\n",
     ),
     [
-      '3:26: Cannot flood 10.0.0.255 from VM "a": it is the subnet\'s broadcast address (the guest sends no IP broadcast), which no VM has, so its ARP would get no reply / hint: the addresses in its subnet: a 10.0.0.1, b 10.0.0.2',
+      "3:26: Cannot flood 10.0.0.255 from VM \"a\": it is the broadcast address of eth0's subnet 10.0.0.0/24 / hint: vlab's guests send to one address at a time: give one VM's address (b 10.0.0.2)",
       '4:26: Cannot flood 10.0.0.0 from VM "a": it is the subnet\'s network address, which no VM has, so its ARP would get no reply / hint: the addresses in its subnet: a 10.0.0.1, b 10.0.0.2',
+      "5:26: Cannot ping 10.0.0.255 from VM \"a\": it is the broadcast address of eth0's subnet 10.0.0.0/24 / hint: vlab's guests send to one address at a time: give one VM's address (b 10.0.0.2)",
+      "6:26: Cannot ping 255.255.255.255 from VM \"a\": it is the limited broadcast address / hint: vlab's guests send to one address at a time: give one VM's address (b 10.0.0.2)",
     ],
   );
 });

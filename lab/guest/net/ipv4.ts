@@ -152,6 +152,24 @@ export function inSubnet(ip: number, net: number, prefix: number): boolean {
 }
 
 /**
+ * Whether `ip` is a broadcast address for an interface at `net/prefix`: the limited broadcast
+ * 255.255.255.255, or the subnet's own (its host bits all ones; a /31 or /32 has none).
+ *
+ * @example
+ * ```ts
+ * import { isBroadcast } from "./ipv4.ts";
+ * isBroadcast(0x0a0000ff, 0x0a000001, 24); // true: 10.0.0.255 in 10.0.0.0/24
+ * isBroadcast(0x0a0000fe, 0x0a000001, 24); // false
+ * ```
+ */
+export function isBroadcast(ip: number, net: number, prefix: number): boolean {
+  if ((ip >>> 0) === 0xffffffff) return true;
+  if (prefix >= 31 || !inSubnet(ip, net, prefix)) return false;
+  const host = 0xffffffff >>> prefix;
+  return ((ip & host) >>> 0) === host;
+}
+
+/**
  * Read a big-endian u16 (the caller checks the bounds).
  *
  * @example

@@ -6,6 +6,7 @@ import {
   inSubnet,
   internetChecksum,
   IpProtocol,
+  isBroadcast,
   newIpv4Header,
   parseIpv4,
   parseIpv4Address,
@@ -139,4 +140,16 @@ Deno.test("addresses parse, format and match subnets", () => {
   assert.equal(inSubnet(0x0a000101, 0x0a000001, 24), false);
   assert.equal(inSubnet(0x0a000001, 0x0a000001, 32), true);
   assert.equal(inSubnet(0xc0a80001, 0x0a000001, 0), true);
+});
+
+Deno.test("isBroadcast: the subnet's all-ones host part and 255.255.255.255; a /31 or /32 has none", () => {
+  assert.equal(isBroadcast(0x0a0000ff, 0x0a000001, 24), true);
+  assert.equal(isBroadcast(0x0a0000fe, 0x0a000001, 24), false);
+  assert.equal(isBroadcast(0x0a0001ff, 0x0a000001, 24), false); // another subnet's
+  assert.equal(isBroadcast(0x0a00ffff, 0x0a000001, 16), true);
+  assert.equal(isBroadcast(0x0a000003, 0x0a000001, 30), true);
+  assert.equal(isBroadcast(0x0a000001, 0x0a000000, 31), false);
+  assert.equal(isBroadcast(0x0a000001, 0x0a000001, 32), false);
+  assert.equal(isBroadcast(0xffffffff, 0x0a000001, 24), true);
+  assert.equal(isBroadcast(0xffffffff, 0x0a000001, 0), true);
 });

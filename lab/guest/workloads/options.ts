@@ -10,6 +10,7 @@
  */
 
 import type { Clock, NetStack, UdpHandler } from "../net/stack.ts";
+import { formatIpv4, isBroadcast } from "../net/ipv4.ts";
 import type { VsockSockets } from "../../../devices/vsock/sockets.ts";
 
 /** The vsock service a workload needs (the guest's socket table and a loop wake-up). */
@@ -293,6 +294,42 @@ export function noInterface(stack: NetStack, what: string): WorkloadError | null
     hint: "Give it a NIC (`nics:` in the topology); over vsock run vsock-send, vsock-sink or " +
       "vsock-echo",
   };
+}
+
+/**
+ * The error of a `ping` or `udp-flood` sent to a broadcast address of one of the VM's interfaces
+ * (10.0.0.255 in 10.0.0.0/24, or 255.255.255.255), or null: the guest's stack sends to one
+ * address at a time, so such a run asked ARP for the broadcast address, waited a second and said
+ * "ARP got no reply; check that the peer is up" (Linux's `ping` asks for `-b`; a UDP socket needs
+ * `SO_BROADCAST`).
+ *
+ * @example
+ * ```ts ignore
+ * broadcastDestination(stack, 0x0a0000ff, "ping 10.0.0.255")?.message;
+ * // "Cannot ping 10.0.0.255: it is the broadcast address of eth0's subnet 10.0.0.0/24"
+ * ```
+ */
+export function broadcastDestination(
+  stack: NetStack,
+  dst: number,
+  what: string,
+): WorkloadError | null {
+  const hint = "vlab's guests send to one address at a time: give one VM's address";
+  if ((dst >>> 0) === 0xffffffff) {
+    return { kind: "error", message: `Cannot ${what}: it is the limited broadcast address`, hint };
+  }
+  for (const f of stack.interfaces) {
+    if (f.ip === null || f.prefix === null || !isBroadcast(dst, f.ip, f.prefix)) continue;
+    const net = (f.ip & (f.prefix === 0 ? 0 : (0xffffffff << (32 - f.prefix)))) >>> 0;
+    return {
+      kind: "error",
+      message: `Cannot ${what}: it is the broadcast address of ${f.name}'s subnet ${
+        formatIpv4(net)
+      }/${f.prefix}`,
+      hint,
+    };
+  }
+  return null;
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   type WorkloadOptions,
 } from "./options.ts";
 import { NetStack } from "../net/stack.ts";
+import { FakeInterface } from "../net/testing.ts";
 import { parseWorkload, runWorkload, type WorkloadRequest } from "./mod.ts";
 import { realTimeOptions } from "./testing_opts.ts";
 
@@ -186,6 +187,32 @@ Deno.test("a network workload in a VM with no NIC says so, not 'no interface's s
       "Cannot bind UDP port 9: this VM has no network interface",
       "Cannot bind UDP port 7: this VM has no network interface",
     ]);
+  } finally {
+    clear();
+  }
+});
+
+Deno.test("a ping or flood to a broadcast address is refused at once, with nothing sent", async () => {
+  // Both asked ARP for 10.0.0.255, waited and said "ARP got no reply; check that the peer is up".
+  const iface = new FakeInterface({ mac: 1, ip: 0x0a000001, prefix: 24 });
+  const stack = new NetStack({ interfaces: [iface], clock: { now: () => 0 }, seed: 1 });
+  const { opts, clear } = realTimeOptions();
+  try {
+    const runs = [
+      runWorkload(stack, parsed(["ping", "10.0.0.255", "-c", "1"]), opts),
+      runWorkload(stack, parsed(["udp-flood", "10.0.0.255", "-n", "1"]), opts),
+      runWorkload(stack, parsed(["ping", "255.255.255.255", "-c", "1"]), opts),
+    ];
+    const said = (await Promise.all(runs)).map((r) =>
+      r.kind === "error" ? `${r.message} / ${r.hint}` : r.kind
+    );
+    const hint = "vlab's guests send to one address at a time: give one VM's address";
+    assert.deepEqual(said, [
+      `Cannot ping 10.0.0.255: it is the broadcast address of eth0's subnet 10.0.0.0/24 / ${hint}`,
+      `Cannot flood 10.0.0.255: it is the broadcast address of eth0's subnet 10.0.0.0/24 / ${hint}`,
+      `Cannot ping 255.255.255.255: it is the limited broadcast address / ${hint}`,
+    ]);
+    assert.equal(iface.outbox.length, 0, "an ARP request went out");
   } finally {
     clear();
   }

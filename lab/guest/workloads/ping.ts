@@ -15,6 +15,7 @@ import type { PingRequest } from "./args.ts";
 import { formatIpv4 } from "../net/ipv4.ts";
 import type { NetStack } from "../net/stack.ts";
 import {
+  broadcastDestination,
   Changes,
   noInterface,
   waitFor,
@@ -136,6 +137,8 @@ export async function runPing(
   const dst = formatIpv4(args.dst);
   const none = noInterface(stack, `ping ${dst}`);
   if (none !== null) return none;
+  const broadcast = broadcastDestination(stack, args.dst, `ping ${dst}`);
+  if (broadcast !== null) return broadcast;
   const ifIndex = stack.route(args.dst);
   if (ifIndex === null) {
     return {

@@ -15,6 +15,7 @@ import type { NetStack, SendOutcome } from "../net/stack.ts";
 import { FloodPayload, writeFloodPayload } from "./flood_payload.ts";
 import { zeroBytes } from "../../../devices/memory/zero.ts";
 import {
+  broadcastDestination,
   Changes,
   noInterface,
   rateText,
@@ -79,6 +80,8 @@ export async function runUdpFlood(
   const dstText = formatIpv4(args.dst);
   const none = noInterface(stack, `flood ${dstText}`);
   if (none !== null) return none;
+  const broadcast = broadcastDestination(stack, args.dst, `flood ${dstText}`);
+  if (broadcast !== null) return broadcast;
   const ifIndex = stack.route(args.dst);
   if (ifIndex === null) {
     return {
