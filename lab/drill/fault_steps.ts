@@ -343,13 +343,14 @@ registerStepKind<FaultArgs>("fault", {
         shorter: "the vm-crash a shorter ms",
       }
       : null,
-  // The lab refuses every fault while the VM reboots from a vm-crash.
+  // The lab refuses every fault while the VM reboots from a vm-crash, restarts its backend or
+  // resets a device.
   needsRunning: (a) => ({
     vm: a.vm,
     doing: a.kind === "vm-crash"
       ? `crashes VM ${quote(a.vm)}`
       : `injects a ${a.kind} in VM ${quote(a.vm)}`,
-    fails: `VM ${quote(a.vm)} is restarting`,
+    recoveries: true,
   }),
   // A hang blocks the device worker until it ends or the watchdog replaces the worker (half a
   // second after the hang began, at the soonest): another backend crash meanwhile is refused

@@ -774,6 +774,35 @@ async function runLoaded(
       });
     }
   };
+  // What keeps VM `needs.vm` from taking a run that needs it running, in words, or null: its
+  // reboot after a vm-crash, or (`recoveries`: a fault) its backend's restart or a device's reset.
+  const recovering = (needs: { vm: string; recoveries?: true }): string | null => {
+    if (!lab.lab.plan.vms.some((v) => v.name === needs.vm)) return null;
+    if (lab.lab.rebootOf(needs.vm) !== null) return `VM ${quote(needs.vm)}'s reboot`;
+    if (needs.recoveries !== true) return null;
+    const state = lab.lab.vmState(needs.vm);
+    return state === "restarting"
+      ? `VM ${quote(needs.vm)}'s backend restart`
+      : state === "resetting"
+      ? `VM ${quote(needs.vm)}'s device reset`
+      : null;
+  };
+  // Wait (every millisecond, as long as a fault's watch and what its boot still has to come)
+  // until nothing keeps the VM from the run; what held it, or null when nothing did. Past the
+  // bound the run goes ahead, and fails with the lab's own words.
+  const waitUntilRunning = async (
+    needs: { vm: string; recoveries?: true },
+  ): Promise<string | null> => {
+    const first = recovering(needs);
+    if (first === null) return null;
+    const reboot = lab.lab.rebootOf(needs.vm);
+    const until = elapsedMs() + faultRecoveryWatch.ms +
+      (reboot === null ? 0 : rebootLeftMs(reboot));
+    while (!abort.signal.aborted && recovering(needs) !== null && elapsedMs() < until) {
+      await sleep(1);
+    }
+    return first;
+  };
   const steps: StepRecord[] = [];
   const kinds = stepKinds();
   let failed: string | null = null;
@@ -794,6 +823,12 @@ async function runLoaded(
         const held = steps.at(-1);
         await sleep(dueMs - elapsedMs());
         if (abort.signal.aborted) break;
+        // A run the lab would refuse because its VM still recovers from a fault above (a
+        // vm-crash's reboot longer than the loader could know, a backend restart, a device reset)
+        // waits for it and starts late: it validated, and failed with "VM "b" is restarting".
+        const needs = kind.needsRunning?.(step.args) ?? null;
+        const waited = needs === null ? null : await waitUntilRunning(needs);
+        if (abort.signal.aborted) break;
         const what = printable(kind.describe(step.args));
         const record: StepRecord = {
           step: step.index,
@@ -805,17 +840,24 @@ async function runLoaded(
           startedMs: elapsedMs(),
           endedMs: 0,
         };
-        if (behindMs >= LATE_MS) record.lateMs = behindMs;
+        const lateMs = waited === null
+          ? behindMs
+          : Math.max(behindMs, Math.round((record.startedMs - dueMs) * 10) / 10);
+        if (lateMs >= LATE_MS) record.lateMs = lateMs;
         // In the lab's event log too: `vlab dashboard` and the events file show the drill.
         lab.lab.events.emit("drill-step", drill.name, { step: step.index, run: planned.run, what });
         const label = stepRunLabel(step.index, planned.run, step.everyMs !== null);
-        const holder = held === undefined ? "" : `, ${
-          stepRunLabel(
-            held.step,
-            held.run,
-            drill.timeline.find((t) => t.index === held.step)?.everyMs != null,
-          )
-        } held the cursor`;
+        const holder = waited !== null && lateMs > behindMs
+          ? `, ${waited} held it`
+          : held === undefined
+          ? ""
+          : `, ${
+            stepRunLabel(
+              held.step,
+              held.run,
+              drill.timeline.find((t) => t.index === held.step)?.everyMs != null,
+            )
+          } held the cursor`;
         const late = record.lateMs === undefined
           ? ""
           : ` (${record.lateMs} ms late: due at ${(dueMs / 1000).toFixed(3)} s${holder})`;

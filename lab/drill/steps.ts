@@ -472,11 +472,14 @@ export interface StepKind<A> {
   binds?(args: A): Binding | null;
   /**
    * The VM a run needs running (a fault injected in it, a workload started there), with the
-   * words for what it does and what it fails with while the VM reboots: a run right after a
-   * `vm-crash` of that VM (nothing between holding the cursor a known time) fails ("is
-   * restarting"), which the loader refuses. Left out, or null: none.
+   * words for what it does. The lab refuses it while the VM reboots after a `vm-crash` ("is
+   * restarting"), so the runner holds such a run until the reboot is over (it starts late, and
+   * says what held it), and the loader refuses one due surely within the reboot (it would never
+   * run at its time). `recoveries`: the lab also refuses it while the VM recovers from a backend
+   * crash or a device reset (`restarting`, `resetting`: a fault), which the runner waits out the
+   * same way. Left out, or null: none.
    */
-  needsRunning?(args: A): { vm: string; doing: string; fails: string } | null;
+  needsRunning?(args: A): { vm: string; doing: string; recoveries?: true } | null;
   /**
    * Whether a run times a recovery (a link brought back up, a fault the lab recovers from): a
    * drill none of whose steps does has no `recovery.min_ms`, `…max_ms` and the like to read,
@@ -892,7 +895,6 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
   needsRunning: (a) => ({
     vm: a.vm,
     doing: `starts ${a.argv[0]} in VM ${quote(a.vm)}`,
-    fails: `VM ${quote(a.vm)} crashed and is rebooting`,
   }),
   runsIn: (a) =>
     a.background === true

@@ -89,7 +89,8 @@ export interface StepRecord extends Decision {
   endedMs: number;
   /**
    * Set when the run started late because a step above (or its own run before, or a workload
-   * in the foreground) held the cursor past its time: how late, ms (1 or more).
+   * in the foreground) held the cursor past its time, or its VM still recovered from a fault
+   * above (a vm-crash's reboot) and the run waited for it: how late, ms (1 or more).
    */
   lateMs?: number;
   /** Set when the step failed. */
