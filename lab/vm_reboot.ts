@@ -25,6 +25,7 @@
 
 import { QueueWord, queueWord, RegFileWord } from "../devices/virtio/mmio.ts";
 import { VhostPciCounter, VhostPciState } from "../devices/vhost_pci/config.ts";
+import { publishPeerDown } from "../devices/vhost_pci/frontend.ts";
 import type { LabPlan, VhostPciLinkPlan } from "./plan.ts";
 import { deviceControl, MailboxWord } from "./wire/control.ts";
 import { parkConsumer } from "../devices/iommu/viommu.ts";
@@ -58,8 +59,9 @@ function frontendRegs(parts: RebootParts, link: VhostPciLinkPlan): Int32Array {
 }
 
 /**
- * `b` died while serving `link`: clear `a`'s `VHOST_PEER` (as `b`'s acknowledgement would) and
- * ring `a`'s device worker, which takes `a`'s link down; `b`'s counters of the link say DOWN.
+ * `b` died while serving `link`: clear `a`'s `VHOST_PEER` (as `b`'s acknowledgement would), count
+ * the stop in `VHOST_PEER_DOWNS` (as `b` counts its own) and ring `a`'s device worker, which takes
+ * `a`'s link down, even if the next `b` serves before it runs; `b`'s counters of the link say DOWN.
  * Returns the connection `b` served (0: none).
  *
  * @example
@@ -73,6 +75,8 @@ export function dropDeadPeer(parts: RebootParts, link: VhostPciLinkPlan): number
   // publish the peer's end: pairs with peerServing's Atomics.load of VHOST_PEER in a's worker.
   Atomics.store(regs, RegFileWord.VHOST_PEER, 0);
   Atomics.notify(regs, RegFileWord.VHOST_PEER);
+  // Counted, as b's own stop is: a's worker sees the link go down even if the next b serves first.
+  publishPeerDown(regs);
   const b = vmOf(parts, link.peer.vm);
   const c = deviceControl(parts.controls[b.index], b.control.devices[link.peer.slot])
     .deviceCounters;
@@ -345,7 +349,8 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
   const served = links.filter((l) => l.peer.vm === vm);
   const handedOver = links.filter((l) => l.frontend.vm === vm);
   events.emit("vm-crash", vm, {
-    ...(host.bootMs > 0 ? { bootMs: host.bootMs } : {}),
+    // The boot time named as the user gave it (--ms, "ms"), as the fault event does.
+    ...(host.bootMs > 0 ? { ms: host.bootMs } : {}),
     ...(served.length > 0 ? { served: served.map((l) => l.name) } : {}),
   });
   // Its net links lose their carrier: the far ends drop what they send until it runs again.

@@ -57,6 +57,9 @@ Deno.test("a dead b leaves a's peer word cleared, b's link counted down, a's dev
   assert.equal(b[VhostPciCounter.disconnects], 1);
   const bell = readDoorbellWord(p.bells, p.plan.vms[0].deviceThread, DoorbellWord.BELL);
   assert.ok(bell > 0, "a's device worker rung");
+  // Counted as b's own stop is: a's worker sees its link go down even if the next b (a quick
+  // reboot) serves before that worker's next pass.
+  assert.equal(regs[RegFileWord.VHOST_PEER_DOWNS], 1, "the stop is counted for a's worker");
 });
 
 Deno.test("a rebooting a takes its queues back from b: waits for b's acknowledgement, bounded", async () => {

@@ -28,7 +28,10 @@
  * - acknowledges a revocation (`a` reset its NIC: `VHOST_CONN` went to 0) by storing 0 in
  *   `VHOST_PEER`, after which it never touches those rings again; a device error stores `-conn`
  *   instead, which `a`'s device worker turns into DEVICE_NEEDS_RESET of its NIC (`peerFailed`):
- *   `a`'s driver resets, hands the queues over again, and the link comes back.
+ *   `a`'s driver resets, hands the queues over again, and the link comes back;
+ * - counts every end of its serving (a disconnect of any kind, its link set down) in
+ *   `VHOST_PEER_DOWNS` (`publishPeerDown`), so that `a`'s device worker sees `a`'s link go down
+ *   and up even when `b` serves again before that worker's next pass.
  *
  * @module
  */
@@ -54,6 +57,7 @@ import { NetQueue } from "../net/config.ts";
 import { NetCounter } from "../net/metrics.ts";
 import { formatNetFault } from "../net/errors.ts";
 import { VhostPciCounter, VhostPciState } from "./config.ts";
+import { publishPeerDown } from "./frontend.ts";
 import type { PeerWindow } from "./window.ts";
 
 /** A sink that takes nothing: `transmit` with the link down never asks it for room. */
@@ -179,6 +183,8 @@ export class VhostPciBackend {
     this.#device.setLinkUp(up);
     if (this.#conn === 0) return false;
     this.#publishLink();
+    // However soon it is set up again, a's device worker sees its link go down.
+    if (!up) publishPeerDown(this.#o.regs);
     this.#o.notifyFrontend();
     return true;
   }
@@ -449,6 +455,9 @@ export class VhostPciBackend {
     // VHOST_PEER in revoke() and with peerFailed.
     Atomics.store(o.regs, RegFileWord.VHOST_PEER, state === VhostPciState.FAILED ? -conn : 0);
     Atomics.notify(o.regs, RegFileWord.VHOST_PEER);
+    // Counted after the store: a's device worker sees the link go down even if `b` serves again
+    // before its next pass (a reset of `b`'s device quicker than one of a's passes).
+    publishPeerDown(o.regs);
     o.notifyFrontend();
   }
 

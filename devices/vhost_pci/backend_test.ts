@@ -10,7 +10,7 @@ import {
 import { NetQueue } from "../net/config.ts";
 import type { Layout } from "../virtio/queue.ts";
 import { VhostPciCounter, VhostPciState } from "./config.ts";
-import { peerFailed, peerServing } from "./frontend.ts";
+import { peerFailed, peerServing, VhostPciFrontend } from "./frontend.ts";
 import { CANARY, DOMAIN, type VhostPciRig, vhostPciRig, WINDOW_END } from "./testing.ts";
 
 const HDR = 12;
@@ -398,4 +398,78 @@ Deno.test("b's driver resets its device: it stops serving with reason reset, wri
   assert.equal(r.counters[VhostPciCounter.linkDownIn], 1, "and counted");
   postTx(r, 0x10800, 60, 0x41, 1);
   assert.equal(r.backend.transmit(s, 8).sent, 1, "the next one crosses");
+});
+
+/**
+ * a's device worker as `lab/host/kinds/net.ts` runs it: once a pass, `followPeer` sets the link
+ * of a's NIC (a config interrupt each time it changes, recorded here as `changes`).
+ */
+function watcher(r: VhostPciRig) {
+  const model = {
+    deviceId: 1,
+    queueCount: 2,
+    queueMaxSize: 256,
+    offered: 0n,
+    configSize: 0,
+    readConfig: () => 0,
+    activate: () => ({ ok: true as const, value: undefined }),
+    reset: () => {},
+  };
+  const frontend = new VhostPciFrontend(model, { regs: r.regs, peerThread: 3, ringPeer: () => {} });
+  let link = false;
+  const changes: boolean[] = [];
+  const setLink = (up: boolean) => {
+    if (up === link) return;
+    link = up;
+    changes.push(up);
+  };
+  return { changes, pass: () => frontend.followPeer(setLink) };
+}
+
+Deno.test("b stops and serves again between two passes of a's device worker: a's link goes down and up all the same", () => {
+  const r = vhostPciRig("split", { iommu: false });
+  const a = watcher(r);
+  a.pass(); // a's worker starts: the count is read, nothing to act on
+  r.handOver(1);
+  assert.equal(r.backend.poll(), "connected");
+  a.pass();
+  assert.deepEqual(a.changes, [true], "a's link up");
+  a.pass();
+  assert.deepEqual(a.changes, [true], "nothing changed: no flap");
+  // b's driver resets its device and serves again, all between two of a's passes.
+  r.backend.stop({ kind: "reset" });
+  assert.equal(r.backend.poll(true), "connected");
+  assert.ok(peerServing(r.regs), "a's next pass finds b serving, as at its last one");
+  a.pass();
+  assert.deepEqual(a.changes, [true, false, true], "a's link went down and up: acted on");
+  // b's link set down and up again between two passes (`vlab link a-b down`, `up`).
+  assert.ok(r.backend.setLinkUp(false));
+  assert.ok(r.backend.setLinkUp(true));
+  a.pass();
+  assert.deepEqual(a.changes, [true, false, true, false, true], "the link flap is seen too");
+  // Several stops between two passes are one flap; a's own reset is a down, then an up.
+  r.backend.stop({ kind: "reset" });
+  assert.equal(r.backend.poll(true), "connected");
+  r.backend.stop({ kind: "reset" });
+  assert.equal(r.backend.poll(true), "connected");
+  a.pass();
+  assert.equal(a.changes.length, 7);
+  Atomics.store(r.regs, RegFileWord.VHOST_CONN, 0);
+  assert.equal(r.backend.poll(), "disconnected");
+  a.pass();
+  assert.deepEqual(a.changes.slice(7), [false]);
+  // A down seen down is acted on once: the count moved, and the link was down already.
+  a.pass();
+  assert.deepEqual(a.changes.slice(7), [false]);
+});
+
+Deno.test("a's restarted device worker does not take the peer's past stops for a flap", () => {
+  const r = vhostPciRig("split", { iommu: false });
+  r.handOver(1);
+  assert.equal(r.backend.poll(), "connected");
+  r.backend.stop({ kind: "reset" });
+  assert.equal(r.backend.poll(true), "connected");
+  const a = watcher(r); // started after the flap (a backend-crash of a's device worker)
+  a.pass();
+  assert.deepEqual(a.changes, [true]);
 });

@@ -9,6 +9,8 @@
  * | `RegFileWord.VHOST_CONN` | `a`'s device worker | 0: `a`'s device worker owns the queues; n > 0: handed over as connection n (at DRIVER_OK) |
  * | `RegFileWord.VHOST_SEQ` | `a`'s device worker | the last connection number given out |
  * | `RegFileWord.VHOST_PEER` | `b`'s guest worker | the connection `b` serves (0: none); `b` stores 0 to acknowledge a revocation |
+ * | `RegFileWord.VHOST_PEER_LINK_DOWN` | `b`'s guest worker | 1 while `b` serves the connection with its link set down |
+ * | `RegFileWord.VHOST_PEER_DOWNS` | whoever ends `b`'s serving (`b`, or the lab when `b` crashed) | times `b` stopped serving (`publishPeerDown`): `a`'s device worker takes a moved count as its link going down, even if `b` serves again by then |
  * | `QueueWord.NOTIFY_THREAD` | `a`'s device worker | thread + 1 that `a`'s kicks of that queue ring (0: its own device worker) |
  *
  * The vhost-pci-net device ID is 63 (`VHOST_PCI_NET_DEVICE_ID`): OASIS never allocated an ID

@@ -15,6 +15,11 @@
  * write. A peer that does not answer in time (dead) is reported by `reset`'s caller through
  * `lastRevokeAcked`.
  *
+ * The link of `a`'s NIC follows the peer (`followPeer`, once a pass of `a`'s device worker): up
+ * while the peer serves the connection with its link up (`peerServing`), and down then up again
+ * when the peer stopped serving since the last pass (`VHOST_PEER_DOWNS`, counted by
+ * `publishPeerDown`), however soon it served again.
+ *
  * @module
  */
 
@@ -71,6 +76,27 @@ export function peerServing(regs: Int32Array): boolean {
 }
 
 /**
+ * The serving side stopped serving `a`'s queues (it acknowledged a revocation, stopped, reset its
+ * device, failed, set its link down, or died): count it in `VHOST_PEER_DOWNS`. Call it after
+ * the store that ended serving (`VHOST_PEER`, `VHOST_PEER_LINK_DOWN`), so that a frontend which
+ * sees the count move sees that store too. However soon the peer serves again, `a`'s device
+ * worker then sees its link go down and up (`VhostPciFrontend.followPeer`).
+ *
+ * @example
+ * ```ts
+ * import { RegFileWord, regFileWords } from "../virtio/mmio.ts";
+ * import { publishPeerDown } from "./frontend.ts";
+ * const regs = new Int32Array(new SharedArrayBuffer(regFileWords(2) * 4));
+ * publishPeerDown(regs);
+ * regs[RegFileWord.VHOST_PEER_DOWNS]; // 1
+ * ```
+ */
+export function publishPeerDown(regs: Int32Array): void {
+  // publish the stop: pairs with followPeer's Atomics.load of VHOST_PEER_DOWNS in a's worker.
+  Atomics.add(regs, RegFileWord.VHOST_PEER_DOWNS, 1);
+}
+
+/**
  * Whether the peer stopped serving the connection after a device error (it stored `-conn`): the
  * NIC needs a reset to hand its queues over again.
  *
@@ -102,6 +128,8 @@ export class VhostPciFrontend implements VirtioDeviceModel {
   lastRevokeAcked = true;
   /** Handovers made by this worker. */
   handovers = 0;
+  /** `VHOST_PEER_DOWNS` as `followPeer` last read it (null: not read yet). */
+  #seenDowns: number | null = null;
 
   /** Wrap `inner` (the NIC's model). */
   constructor(inner: VirtioDeviceModel, opts: VhostPciFrontendOptions) {
@@ -172,6 +200,24 @@ export class VhostPciFrontend implements VirtioDeviceModel {
     this.lastRevokeAcked = Atomics.load(regs, RegFileWord.VHOST_PEER) !== conn ||
       wait(regs, conn, this.#o.ackTimeoutMs ?? 200);
     return this.lastRevokeAcked;
+  }
+
+  /**
+   * Follow the peer, once a pass of `a`'s device worker: `setLink` is given the link of `a`'s NIC
+   * (`peerServing`), after `setLink(false)` when the peer stopped serving since the last call
+   * (`VHOST_PEER_DOWNS` moved), however briefly: a peer that went down and came back between two
+   * passes is a link down and up, as if each had been seen in its own pass. The first call only
+   * reads the count (a restarted worker does not take its predecessor's last flap for a new one).
+   */
+  followPeer(setLink: (up: boolean) => void): void {
+    const regs = this.#o.regs;
+    // The count first: a moved count means the store that ended serving is visible (it was made
+    // before the count), so peerServing below reads that stop or a later start, never older.
+    const downs = Atomics.load(regs, RegFileWord.VHOST_PEER_DOWNS);
+    const moved = this.#seenDowns !== null && downs !== this.#seenDowns;
+    this.#seenDowns = downs;
+    if (moved) setLink(false);
+    setLink(peerServing(regs));
   }
 
   #handOver(): void {

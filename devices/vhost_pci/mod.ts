@@ -17,6 +17,7 @@ export {
 export {
   peerFailed,
   peerServing,
+  publishPeerDown,
   VhostPciFrontend,
   type VhostPciFrontendOptions,
 } from "./frontend.ts";

@@ -117,6 +117,13 @@ export const RegFileWord = {
    * … down`): it drops every frame both ways, and the frontend's link is down; 0 otherwise.
    */
   VHOST_PEER_LINK_DOWN: 13,
+  /**
+   * vhost-pci: how many times the serving VM stopped serving (it stopped, reset, crashed, failed
+   * or set its link down), counted after the store that ended it. The frontend's device worker
+   * compares it with the count it saw last: a count that moved is a link flap even when the
+   * peer serves again before the worker's next pass.
+   */
+  VHOST_PEER_DOWNS: 14,
 } as const;
 
 /** Word offsets of one queue's record, relative to `queueWord(q, 0)`. */

@@ -50,8 +50,9 @@ import { driverStartError, resetFailureMessage, vhostPciDevice } from "./start_e
 
 /**
  * How long `b`'s link stays down after `b` reset its device, ms: a link partner's reset is seen
- * as a link flap (a PHY renegotiates for longer), and `a`'s driver reads its link status on the
- * configuration interrupt; a flap shorter than that read would be seen by nobody.
+ * as a link flap (a PHY renegotiates for longer). `a`'s device sees a flap however short
+ * (`VHOST_PEER_DOWNS`); `a`'s driver reads its link status on the configuration interrupt, and
+ * reads the down only if the link is still down then.
  */
 const RESET_LINK_DOWN_MS = 100;
 

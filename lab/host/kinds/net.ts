@@ -33,7 +33,7 @@ import { LinkIn, LinkOut, nowUs } from "../link_ends.ts";
 import { IommuDma } from "../../../devices/iommu/dma.ts";
 import { Iotlb } from "../../../devices/iommu/iotlb.ts";
 import { PartitionFilter } from "../../wire/partition.ts";
-import { peerFailed, peerServing, VhostPciFrontend } from "../../../devices/vhost_pci/frontend.ts";
+import { peerFailed, VhostPciFrontend } from "../../../devices/vhost_pci/frontend.ts";
 import { openTransport } from "./transport.ts";
 import type { HostContext, HostKind, HostKindInstance } from "./types.ts";
 
@@ -60,6 +60,8 @@ interface Nic {
    */
   txArmed: boolean;
   lastTxKicks: number;
+  /** Set the NIC's link status, with a config interrupt if it changed (a vhost-pci peer's). */
+  setLink: (up: boolean) => void;
 }
 
 function startNic(ctx: HostContext, spec: NetDeviceSpec, partition: PartitionFilter): Nic {
@@ -122,6 +124,9 @@ function startNic(ctx: HostContext, spec: NetDeviceSpec, partition: PartitionFil
     lastTxKicks: 0,
     frontend,
     regs: ctl.regs,
+    setLink: (up) => {
+      if (device.setLinkUp(up)) transport.signalConfigChange();
+    },
   };
 }
 
@@ -173,8 +178,9 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
         }
         const { device, transport } = nic;
         if (nic.frontend !== null) {
-          // vhost-pci: no data path here; the link is up while the peer serves the connection.
-          if (device.setLinkUp(peerServing(nic.regs))) transport.signalConfigChange();
+          // vhost-pci: no data path here; the link is up while the peer serves the connection,
+          // and goes down and up when the peer stopped and served again since the last pass.
+          nic.frontend.followPeer(nic.setLink);
           if (!nic.frontend.handedOver) nic.faultReported = false;
           else if (!nic.faultReported && peerFailed(nic.regs)) {
             // The peer hit a device error on this connection: the guest resets, hands over anew.
