@@ -9,12 +9,19 @@ Deno.test("endChild ends a child with SIGTERM, and one that ignores it with SIGK
   assert.ok(performance.now() - t0 < 4_000, "not kept waiting for the grace period");
 
   // A shell that ignores SIGTERM, waiting in the foreground (so that it does not exit on it).
+  // It says when its trap is set: a fixed 200 ms wait let a shell slow to start (a loaded
+  // machine) get the SIGTERM before its trap, and die of it.
   const stubborn = new Deno.Command("sh", {
-    args: ["-c", "trap '' TERM; while :; do sleep 0.05; done"],
+    args: ["-c", "trap '' TERM; echo trapped; while :; do sleep 0.05; done"],
+    stdout: "piped",
   }).spawn();
-  await new Promise((r) => setTimeout(r, 200)); // its trap is set
+  const reader = stubborn.stdout.getReader();
+  const said = await reader.read();
+  reader.releaseLock();
+  assert.equal(new TextDecoder().decode(said.value), "trapped\n");
   await endChild(stubborn, 300);
   assert.equal((await stubborn.status).signal, "SIGKILL");
+  await stubborn.stdout.cancel();
 });
 
 Deno.test("endChild signals the other processes it is given too", async () => {
