@@ -117,14 +117,6 @@ export function captureCommand(): Command<[string]> {
           e?.hint ?? "See the lab's links with `vlab status`",
         );
       }
-      let sink: Deno.FsFile | typeof Deno.stdout;
-      try {
-        sink = await openCaptureSink(opts.write);
-      } catch (e) {
-        client.close();
-        await res.body?.cancel();
-        throw e;
-      }
       const id = res.headers.get("vlab-capture-id");
       // Ending: ask the lab to end the capture (its answer is the final counts, and the stream
       // gets the last frames, then closes); a lab that does not answer is cut off.
@@ -138,7 +130,19 @@ export function captureCommand(): Command<[string]> {
           else lastFrames = setTimeout(() => abort.abort(), LAST_FRAMES_MS);
         });
       };
+      // Listening before the file exists: Ctrl-C as soon as it is there ends the capture as any
+      // Ctrl-C does (a pcap of the frames so far, the summary). In between, it ended the process
+      // and left an empty file, no pcap for tshark, and no summary.
       const off = onInterrupt(stop);
+      let sink: Deno.FsFile | typeof Deno.stdout;
+      try {
+        sink = await openCaptureSink(opts.write);
+      } catch (e) {
+        off();
+        client.close();
+        await res.body?.cancel();
+        throw e;
+      }
       const timer = Number.isFinite(seconds) ? setTimeout(stop, seconds * 1000) : undefined;
       // Only whole records reach the sink: a stream cut in the middle of one (the lab's process
       // died, or the last frames did not come in time) leaves a pcap that ends on a record's end.
