@@ -337,7 +337,18 @@ export function dashboardCommand(): Command {
       // command again; it waits (said on stderr) and attaches once it is up, or says why not.
       await waitForStartingLab(name, "show its dashboard", "the lab name (`vlab dashboard NAME`)");
       const record = await resolveLab(name, "the lab name (`vlab dashboard NAME`)");
-      const lowered = await lowerPriority(interval);
+      const stop = new AbortController();
+      // SIGTERM, or SIGHUP (the terminal it draws on closed): it ends as `q` ends it, leaving its
+      // CPU group. Listening before the group is made: a signal in between ended the process
+      // (exit 143) and left the group to the next dashboard to remove.
+      const offSignals = onEndingSignal(() => stop.abort());
+      let lowered: Awaited<ReturnType<typeof lowerPriority>>;
+      try {
+        lowered = await lowerPriority(interval);
+      } catch (e) {
+        offSignals();
+        throw e;
+      }
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       let updates = 0;
@@ -357,11 +368,9 @@ export function dashboardCommand(): Command {
       };
       const reporter = opts.reportCpu ? setInterval(report, 1000) : undefined;
       let cleanup = () => {};
-      const stop = new AbortController();
-      // SIGHUP: the terminal it draws on closed. Either way it ends as `q` ends it, leaving its
-      // CPU group.
-      const offSignals = onEndingSignal(() => stop.abort());
       try {
+        // Ended before it drew: nothing to draw, nor a screen to take and give back.
+        if (stop.signal.aborted) return;
         const { runDashboard } = await loadDashboard();
         const socket = socketSource(record);
         cleanup = () => socket.close();
