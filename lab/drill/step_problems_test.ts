@@ -133,6 +133,14 @@ Deno.test("a backend-crash's ms of 0 is refused at its key in the drill's words 
     "4:41: ms must be between 0 and 60000 for a vm-crash, got -1 / hint: " +
     "write a whole number of milliseconds from 0 to 60000, or leave ms out",
   ]);
+  // Above its most: the schema's bound, told without zod's safe-integer floor (it read "between
+  // -9007199254740991 and 60000").
+  const high = await problems(
+    "topology: pair\ntimeline:\n  - fault: { kind: vm-crash, vm: b, ms: 60001 }\n",
+  );
+  assert.deepEqual(lines(high), [
+    "3:41: ms must be at most 60000, got 60001 / hint: write a number no larger than 60000",
+  ]);
 });
 
 Deno.test("a fault's ms given as a duration with its unit (ms: 2s) gets the number it means as its hint", async () => {

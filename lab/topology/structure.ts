@@ -315,10 +315,26 @@ function rangeProblem(path: PathSegment[], value: unknown, doc: SchemaDoc): Prob
   const rule = doc.root === topologySchema ? RANGE_RULE.get(key) : undefined;
   const min = rule?.min ?? s?.minValue ?? "?";
   const max = rule?.max ?? s?.maxValue ?? "?";
+  // An integer bounded on one side only has zod's safe-integer limit on the other, which is no
+  // bound to tell: a drill fault's `ms: 60001` read "between -9007199254740991 and 60000".
+  const open = (bound: number | string) =>
+    typeof bound === "number" && Math.abs(bound) >= Number.MAX_SAFE_INTEGER;
+  const got = describeValue(value);
+  if (open(min) !== open(max)) {
+    return {
+      code: "out-of-range",
+      path,
+      message: open(min)
+        ? `${key} must be at most ${max}, got ${got}`
+        : `${key} must be at least ${min}, got ${got}`,
+      hint: rule?.hint ??
+        (open(min) ? `write a number no larger than ${max}` : `write a number of ${min} or more`),
+    };
+  }
   return {
     code: "out-of-range",
     path,
-    message: `${key} must be between ${min} and ${max}, got ${describeValue(value)}`,
+    message: `${key} must be between ${min} and ${max}, got ${got}`,
     hint: rule?.hint ?? `write a whole number from ${min} to ${max}`,
   };
 }
