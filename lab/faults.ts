@@ -610,7 +610,8 @@ function crashVm(
       `Crash its device worker instead (\`vlab fault backend-crash ${vm.name}\`)`,
     );
   }
-  const boot = bootMs > 0 ? { bootMs } : {};
+  // Named as the user gave it (--ms, "ms"), as a backend crash's duration is: it said bootMs.
+  const boot = bootMs > 0 ? { ms: bootMs } : {};
   target.emit("fault", vm.name, { fault: "vm-crash", ...boot });
   // A mid-pass crash armed and not yet come ends with the device worker (the reboot starts one
   // at power-on state): said, not lost silently. (Lost kicks and interrupts still armed are

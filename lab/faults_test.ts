@@ -386,9 +386,9 @@ Deno.test("a vm crash reaches the lab for a VM with a vsock device (its peers re
     emit: (_k, _s, d) => void said.push(d),
     crashVm: (_vm, bootMs) => void boots.push(bootMs),
   });
-  assert.deepEqual(slow, { ok: true, detail: { fault: "vm-crash", vm: "b", bootMs: 1500 } });
+  assert.deepEqual(slow, { ok: true, detail: { fault: "vm-crash", vm: "b", ms: 1500 } });
   assert.deepEqual(boots, [1500]);
-  assert.deepEqual(said, [{ fault: "vm-crash", bootMs: 1500 }]);
+  assert.deepEqual(said, [{ fault: "vm-crash", ms: 1500 }]);
   // A target that cannot crash a VM refuses, naming what can be done.
   const none = await injectFault({ kind: "vm-crash", vm: "a" }, { ...target, crashVm: undefined });
   assert.ok(!none.ok);

@@ -109,6 +109,15 @@ Deno.test({
         faults.map((x) => x.detail?.fault),
         ["backend-crash", "backend-crash", "backend-crash", "lost-kick", "lost-irq", "guest-bug"],
       );
+      // The boot time is named as typed (--ms), in the answer and the events: it said bootMs=200.
+      const reboot = await vlab("fault", "vm-crash", "b", "--ms", "200");
+      assert.equal(reboot.code, 0, reboot.stderr);
+      assert.match(reboot.stdout, /^injected vm-crash on b \(ms=200\)$/m);
+      await waitEvent("b's reboot", (e) => e.some((x) => x.kind === "vm-restarted"));
+      const crashed = (await events()).filter((x) =>
+        x.kind === "vm-crash" || x.kind === "fault" && x.detail?.fault === "vm-crash"
+      );
+      assert.deepEqual(crashed.map((x) => x.detail?.ms), [200, 200]);
 
       const refused = await refusals;
       if ("error" in refused) throw refused.error;
