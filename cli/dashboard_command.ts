@@ -271,11 +271,16 @@ export function priorityNow(outside: Lowered, kept: { inGroup(): boolean }): Low
   return kept.inGroup() ? "idle group" : outside;
 }
 
-/** The signals that end a dashboard as `q` does. */
-const ENDING_SIGNALS = ["SIGTERM", "SIGHUP"] as const;
+/**
+ * The signals that end a dashboard as `q` does. SIGINT too: once the dashboard draws, Ctrl-C is a
+ * key (the terminal is in raw mode), so a SIGINT is a Ctrl-C typed before it drew (`vlab up`'s
+ * dashboard still starting, or its idle CPU group just made) or a `kill -INT`; without a
+ * listener, either ended the process and left its CPU group behind.
+ */
+const ENDING_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 /**
- * Call `fn` on SIGTERM or SIGHUP; returns the call that stops listening. Through node's
+ * Call `fn` on SIGINT, SIGTERM or SIGHUP; returns the call that stops listening. Through node's
  * `process.on`, not `Deno.addSignalListener`: ink restores the terminal on a signal through
  * `signal-exit`, which counts the `process` listeners of that signal and, finding only its own,
  * sends the signal again once it has run, to end the process. Our listener had ended the
@@ -338,9 +343,9 @@ export function dashboardCommand(): Command {
       await waitForStartingLab(name, "show its dashboard", "the lab name (`vlab dashboard NAME`)");
       const record = await resolveLab(name, "the lab name (`vlab dashboard NAME`)");
       const stop = new AbortController();
-      // SIGTERM, or SIGHUP (the terminal it draws on closed): it ends as `q` ends it, leaving its
-      // CPU group. Listening before the group is made: a signal in between ended the process
-      // (exit 143) and left the group to the next dashboard to remove.
+      // SIGTERM, SIGHUP (the terminal it draws on closed) or SIGINT: it ends as `q` ends it,
+      // leaving its CPU group. Listening before the group is made: a signal in between ended the
+      // process (exit 143) and left the group to the next dashboard to remove.
       const offSignals = onEndingSignal(() => stop.abort());
       let lowered: Awaited<ReturnType<typeof lowerPriority>>;
       try {
