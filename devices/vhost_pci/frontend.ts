@@ -130,6 +130,8 @@ export class VhostPciFrontend implements VirtioDeviceModel {
   handovers = 0;
   /** `VHOST_PEER_DOWNS` as `followPeer` last read it (null: not read yet). */
   #seenDowns: number | null = null;
+  /** The last connection `takePeerFailure` returned (0: none). */
+  #reportedFailure = 0;
 
   /** Wrap `inner` (the NIC's model). */
   constructor(inner: VirtioDeviceModel, opts: VhostPciFrontendOptions) {
@@ -218,6 +220,24 @@ export class VhostPciFrontend implements VirtioDeviceModel {
     this.#seenDowns = downs;
     if (moved) setLink(false);
     setLink(peerServing(regs));
+  }
+
+  /**
+   * The connection the peer stopped serving after a device error (`peerFailed`), the first time
+   * it is asked about that connection; 0 otherwise. Each connection has its own number, so a
+   * failed connection is returned even when the NIC was reset and handed over anew since the
+   * last call (a boolean cleared only while nothing was handed over missed a reset and handover
+   * within one pass, and the next connection's failure with it).
+   */
+  takePeerFailure(): number {
+    const regs = this.#o.regs;
+    // VHOST_CONN is this worker's own word; only the peer's answer moves under it.
+    const conn = Atomics.load(regs, RegFileWord.VHOST_CONN);
+    if (conn === 0 || conn === this.#reportedFailure) return 0;
+    // observe the device error: pairs with the backend's Atomics.store of -conn in VHOST_PEER.
+    if (Atomics.load(regs, RegFileWord.VHOST_PEER) !== -conn) return 0;
+    this.#reportedFailure = conn;
+    return conn;
   }
 
   #handOver(): void {

@@ -82,3 +82,31 @@ Deno.test("a's reset takes the queues back only after the peer acknowledged, and
   assert.equal(g.lastRevokeAcked, false);
   assert.equal(Atomics.load(regs, RegFileWord.VHOST_CONN), 0);
 });
+
+Deno.test("each connection the peer fails is reported once, even after a reset and a handover within one pass", () => {
+  const regs = new Int32Array(new SharedArrayBuffer(regFileWords(2) * 4));
+  const f = new VhostPciFrontend(inner(), {
+    regs,
+    peerThread: 3,
+    ringPeer: () => {},
+    waitAck: (r) => {
+      Atomics.store(r, RegFileWord.VHOST_PEER, 0);
+      return true;
+    },
+  });
+  assert.equal(f.takePeerFailure(), 0, "nothing handed over");
+  f.activate({ negotiated: 0n, queues: [] });
+  Atomics.store(regs, RegFileWord.VHOST_PEER, 1);
+  assert.equal(f.takePeerFailure(), 0, "served");
+  Atomics.store(regs, RegFileWord.VHOST_PEER, -1); // b's device error on connection 1
+  assert.equal(f.takePeerFailure(), 1);
+  assert.equal(f.takePeerFailure(), 0, "reported once");
+  // a's driver resets and hands over again, and b fails the new connection too, all before a's
+  // device worker looks again (one pass served the whole reset and bring-up).
+  f.reset();
+  f.activate({ negotiated: 0n, queues: [] });
+  assert.equal(Atomics.load(regs, RegFileWord.VHOST_CONN), 2);
+  Atomics.store(regs, RegFileWord.VHOST_PEER, -2);
+  assert.equal(f.takePeerFailure(), 2, "the new connection's failure is reported too");
+  assert.equal(f.takePeerFailure(), 0);
+});

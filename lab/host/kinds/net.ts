@@ -33,7 +33,7 @@ import { LinkIn, LinkOut, nowUs } from "../link_ends.ts";
 import { IommuDma } from "../../../devices/iommu/dma.ts";
 import { Iotlb } from "../../../devices/iommu/iotlb.ts";
 import { PartitionFilter } from "../../wire/partition.ts";
-import { peerFailed, VhostPciFrontend } from "../../../devices/vhost_pci/frontend.ts";
+import { VhostPciFrontend } from "../../../devices/vhost_pci/frontend.ts";
 import { openTransport } from "./transport.ts";
 import type { HostContext, HostKind, HostKindInstance } from "./types.ts";
 
@@ -181,10 +181,8 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
           // vhost-pci: no data path here; the link is up while the peer serves the connection,
           // and goes down and up when the peer stopped and served again since the last pass.
           nic.frontend.followPeer(nic.setLink);
-          if (!nic.frontend.handedOver) nic.faultReported = false;
-          else if (!nic.faultReported && peerFailed(nic.regs)) {
+          if (nic.frontend.takePeerFailure() !== 0) {
             // The peer hit a device error on this connection: the guest resets, hands over anew.
-            nic.faultReported = true;
             transport.markNeedsReset({ kind: "vhost-pci-peer-failed" });
             post({
               type: "event",
