@@ -1,0 +1,61 @@
+/**
+ * `vlab dashboard` on a machine whose every CPU is busy: it draws its first frame at once, then
+ * lowers its priority. It took the idle policy before it loaded its renderer, so its start ran
+ * only on CPU time nothing else wanted, and a user on a busy machine saw nothing for 30 s or more.
+ */
+
+import assert from "node:assert/strict";
+import { spawnVlab, withLab } from "./run.ts";
+
+Deno.test({
+  name: "vlab dashboard with every CPU busy draws within seconds, then runs at the idle priority",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await withLab("pair", async (_vlab, stateDir) => {
+      // A busy loop at the normal priority on every CPU, for the few seconds the test lasts.
+      const hogs = Array.from(
+        { length: navigator.hardwareConcurrency },
+        () =>
+          new Deno.Command("sh", {
+            args: ["-c", "while :; do :; done"],
+            stdin: "null",
+            stdout: "null",
+            stderr: "null",
+          }).spawn(),
+      );
+      // --report-cpu: the dashboard without a terminal, a JSON line a second on stderr.
+      const child = spawnVlab(["dashboard", "--report-cpu"], { stateDir });
+      const drawn = new Response(child.stdout).arrayBuffer().catch(() => null);
+      const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+      let stderr = "";
+      try {
+        // A report that counts a frame drawn, at the priority taken after it (the idle policy,
+        // or nice 10 where `chrt` cannot).
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), 15_000));
+        try {
+          while (!/"updates":[1-9][^\n]*"priority":"(?!normal)/.test(stderr)) {
+            const next = await Promise.race([reader.read(), late]);
+            assert.ok(next !== "late", `no frame drawn in 15 s with every CPU busy: ${stderr}`);
+            assert.ok(!next.done, `the dashboard ended: ${stderr}`);
+            stderr += next.value;
+          }
+        } finally {
+          clearTimeout(timer);
+        }
+      } finally {
+        for (const hog of hogs) hog.kill("SIGKILL");
+        await Promise.all(hogs.map((h) => h.status));
+        try {
+          child.kill("SIGTERM");
+        } catch {
+          // Ended.
+        }
+        await reader.cancel().catch(() => {});
+        await child.status;
+        await drawn;
+      }
+    });
+  },
+});
