@@ -581,6 +581,8 @@ interface Outliving {
   gapMs: number | null;
   /** The step runs since it started (its own included), each counted {@linkcode STEP_SLACK_MS}. */
   runs: number;
+  /** Counted from the last run of its repeated step (`every`, `for`), not its only one. */
+  lastRun?: true;
 }
 
 /**
@@ -782,7 +784,7 @@ function rebootingProblems(
     path: ["timeline", index, kind, "vm"],
     message: `timeline[${index}]${repeated ? "'s first run" : ""} ${needs.doing} ${
       gap === 0 ? "right after" : `at most ${showMs(Math.round(gap * 1000) / 1000)} after`
-    } timeline[${r.index}] crashed it, while it reboots${
+    } timeline[${r.index}]${r.lastRun ? "'s last run" : ""} crashed it, while it reboots${
       gap === 0
         ? ""
         : ` (${r.ms === 0 ? "a reboot" : `this reboot, its guest's boot (ms) included,`} takes ${
@@ -1232,7 +1234,9 @@ function checkSteps(
         : gapAfter(timing, w, atMost);
       w.runs += runsOf(timing);
     }
-    if (binds?.takes === false && unread.length === 0 && runsOf(timing) === 1) {
+    // A repeated vm-crash too, from its last run (`dueEarliest` is the last run's): a step right
+    // after it validated, and found the VM rebooting.
+    if (binds?.takes === false && unread.length === 0 && runsOf(timing) <= MAX_RUNS) {
       rebooting.set(binds.vm, {
         index,
         ms: binds.downMs ?? 0,
@@ -1240,6 +1244,7 @@ function checkSteps(
         startMs: schedule(timing, latestAt, lasts).dueEarliest,
         gapMs: 0,
         runs: 1,
+        ...(runsOf(timing) > 1 ? { lastRun: true } : {}),
       });
     }
     const runsIn = kind !== null && args !== null ? kinds.get(kind)!.runsIn?.(args) ?? null : null;

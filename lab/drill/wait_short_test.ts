@@ -363,6 +363,26 @@ Deno.test("a fault or workload in a VM less than a reboot's shortest after a vm-
   ) await valid(`topology: pair\ntimeline:\n${steps}`);
 });
 
+Deno.test("a step in a VM just after the last run of a repeated vm-crash of it is refused", async () => {
+  // Before, only a vm-crash that runs once was followed: a step 10 ms after a repeated one's last
+  // run validated, then failed ("VM "b" crashed and is rebooting"; now it would start late).
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - { at: 100ms, every: 500ms, for: 1s, fault: { kind: vm-crash, vm: b } }\n" +
+      "  - at: 639ms\n    exec: { vm: b, argv: [ping, 10.0.0.1, -c, 1] }\n",
+  );
+  assert.deepEqual(where(issues), [
+    '5:17: timeline[1] starts ping in VM "b" at most 39 ms after timeline[0]\'s last run crashed ' +
+    "it, while it reboots (a reboot takes 40 ms at least): it would wait for the reboot and start " +
+    "late",
+  ]);
+  await valid(
+    "topology: pair\ntimeline:\n" +
+      "  - { at: 100ms, every: 500ms, for: 1s, fault: { kind: vm-crash, vm: b } }\n" +
+      "  - at: 640ms\n    exec: { vm: b, argv: [ping, 10.0.0.1, -c, 1] }\n",
+  );
+});
+
 Deno.test("a vm-crash's boot time (ms) lengthens the reboot that steps in its VM must wait out", async () => {
   const issues = await problems(
     "topology: pair\ntimeline:\n" +
