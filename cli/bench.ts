@@ -329,41 +329,42 @@ function runRingsWithCRing(
 
 /** Run this same command line again under `taskset -c 0`, with `VLAB_PINNED=1`. */
 async function runPinned(): Promise<number> {
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command("taskset", {
-      args: ["-c", "0", Deno.execPath(), ...vlabRunArgs(Deno.args)],
-      env: { VLAB_PINNED: "1" },
-      stdin: "inherit",
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn();
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new VlabError(
-        "missing-tool",
-        "Cannot run bench on one core: taskset is not installed",
-        {
-          hint: "Install it with apt-get install util-linux, or run without --same-core",
-          cause: error,
-        },
-      );
-    }
-    throw error;
-  }
   // Ctrl-C or SIGTERM: the pinned run is the one measuring, so it is told (it removes its C
   // ring's folder and ends with 130), and waited for. SIGTERM ended this process alone with 143
-  // and left the pinned run busy-polling CPU 0 to its end.
+  // and left the pinned run busy-polling CPU 0 to its end. Listening before the spawn: a signal
+  // between the two did that too.
   let interrupted = false;
+  let child: Deno.ChildProcess | null = null;
   const off = onInterrupt(() => {
     interrupted = true;
     try {
-      child.kill("SIGTERM");
+      child?.kill("SIGTERM");
     } catch {
       // Ended already.
     }
   });
   try {
+    try {
+      child = new Deno.Command("taskset", {
+        args: ["-c", "0", Deno.execPath(), ...vlabRunArgs(Deno.args)],
+        env: { VLAB_PINNED: "1" },
+        stdin: "inherit",
+        stdout: "inherit",
+        stderr: "inherit",
+      }).spawn();
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new VlabError(
+          "missing-tool",
+          "Cannot run bench on one core: taskset is not installed",
+          {
+            hint: "Install it with apt-get install util-linux, or run without --same-core",
+            cause: error,
+          },
+        );
+      }
+      throw error;
+    }
     const status = await child.status;
     return interrupted ? EXIT_CODES.interrupted : status.code;
   } finally {
