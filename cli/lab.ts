@@ -11,6 +11,7 @@ import { parseWorkload, USAGE } from "../lab/guest/workloads/args.ts";
 import { STDIN_SOURCE, topologyFileWarnings } from "../lab/topology/files.ts";
 import { Command } from "@commander-js/extra-typings";
 import { controlJson, type ExecAnswer, execCancellable, resolveLab } from "../lab/client.ts";
+import { EXEC_LINE_QUEUE_BYTES } from "../lab/server_exec.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import { isDrillFile, isDrillText, startAgain, topologyArg, upAgain } from "../lab/start_again.ts";
 import { type DrillIssue, formatDrillIssues, loadDrillFile, parseDrill } from "../lab/drill/mod.ts";
@@ -488,10 +489,7 @@ function execCommand() {
         if (opts.json || typeof result?.text !== "string") {
           // A script tells a whole run from a cut one by `cancelled`: null, or who stopped it.
           await out(JSON.stringify(jsonResult(result, answer.cancelledBy), null, 2) + "\n");
-        } else {
-          const rest = unsaidText(result.text, said);
-          if (rest !== "") await out(rest.endsWith("\n") ? rest : rest + "\n");
-        }
+        } else await printRest(result, said, answer.droppedLines ?? 0);
         if (answer.cancelledBy === "lab-stopped") {
           // `vlab down` (or the lab's process told to stop) while it ran: not a whole run.
           throw new VlabError(
@@ -517,18 +515,49 @@ function execCommand() {
  * What `vlab exec` prints of a workload's `text` at its end, once the lines in `said` were
  * printed as they happened: `text` without its first lines that are those (a workload says the
  * first lines of its text, in order), so no line is printed twice. All of it when none were said.
+ * `dropped` lines of the stream never came (the lab dropped them, its reader behind): the text's
+ * first `said.length + dropped` lines were the stream's, and only what follows is printed.
  *
  * @example
  * ```ts ignore
  * unsaidText("PING x\n64 bytes …\n\n--- stats", ["PING x", "64 bytes …"]); // "\n--- stats"
+ * unsaidText("PING x\n64 bytes …\n\n--- stats", ["PING x"], 1); // "\n--- stats"
  * ```
  */
-export function unsaidText(text: string, said: readonly string[]): string {
-  if (said.length === 0) return text;
+export function unsaidText(text: string, said: readonly string[], dropped = 0): string {
   const lines = text.split("\n");
+  if (dropped > 0) return lines.slice(said.length + dropped).join("\n");
+  if (said.length === 0) return text;
   let n = 0;
   while (n < said.length && n < lines.length && lines[n] === said[n]) n++;
   return lines.slice(n).join("\n");
+}
+
+/**
+ * Print what `vlab exec` has not printed of a streamed workload's result: the rest of its `text`
+ * (its summary; {@linkcode unsaidText}), then, when the lab dropped lines, the note that says so.
+ */
+async function printRest(result: unknown, said: readonly string[], dropped: number): Promise<void> {
+  const text = (result as { text?: unknown } | null)?.text;
+  if (typeof text !== "string") return;
+  const rest = unsaidText(text, said, dropped);
+  if (rest !== "") await out(rest.endsWith("\n") ? rest : rest + "\n");
+  if (dropped > 0) await err(droppedLinesNote(dropped));
+}
+
+/**
+ * The line `vlab exec` says on stderr after a streamed workload's summary when the lab dropped
+ * `n` of its lines, its stdout's reader having fallen behind (a paused pager, `| sleep 60`).
+ *
+ * @example
+ * ```ts ignore
+ * droppedLinesNote(3); // "3 lines not shown: the output's reader fell behind, …\n"
+ * ```
+ */
+export function droppedLinesNote(n: number): string {
+  return `${n} ${n === 1 ? "line" : "lines"} not shown: the output's reader fell behind, and the ` +
+    `lab holds ${EXEC_LINE_QUEUE_BYTES / 1024 / 1024} MiB of them at most (the summary above ` +
+    "counts them all)\n";
 }
 
 /**

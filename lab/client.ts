@@ -437,6 +437,12 @@ export interface ExecAnswer<T = unknown> {
   cancelled: boolean;
   /** Who stopped it: a `DELETE /execs/ID` (`client`), or the lab stopping (`lab-stopped`). */
   cancelledBy: "client" | "lab-stopped" | null;
+  /**
+   * A streamed answer's (`"stream": true`): the lines the lab dropped because its client did not
+   * read them in time (it holds `EXEC_LINE_QUEUE_BYTES` of them at most). They are still in the
+   * result's `text`, between the lines that came and the summary.
+   */
+  droppedLines?: number;
 }
 
 /** Options of {@linkcode execCancellable}. */

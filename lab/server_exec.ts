@@ -24,6 +24,15 @@
  * server's routes is a key of the JSON body, checked as the others, and a lab that does not know
  * the key refuses it (`bad-request`) where an unknown header would be ignored without a word.
  *
+ * A streaming client that stops reading (a `vlab exec … | sleep 60`, whose blocked stdout stops
+ * the command, or a `socat` that never reads) must not make the lab hold every line of a
+ * `ping -c 1000000 -i 0.001` in its memory. As a capture does with its frames
+ * (`server_capture.ts`), the lab holds at most {@linkcode EXEC_LINE_QUEUE_BYTES} of lines its
+ * reader has not taken and drops the lines beyond, whole, counting them: the workload runs on at
+ * its own pace (a ping's interval is what it measures by), and the last line says how many were
+ * dropped (`droppedLines`), so a client knows the stream has gaps and that the result, which
+ * counts every reply, is whole.
+ *
  * Runs on the main thread, inside the control server's handler.
  *
  * @module
@@ -31,6 +40,14 @@
 
 import type { Lab } from "./lab.ts";
 import { describeJsonValue, fail, quoteForLine, unknownKeyRefusal } from "./server_answers.ts";
+
+/**
+ * Bytes of lines the lab holds for one streamed `POST /exec` whose reader does not keep up (a
+ * stopped pipe, a client that never reads), 4 MiB: about 50000 ping lines, nearly a minute of a
+ * `ping -i 0.001`. Past it the lab drops the lines it cannot hold (counted in the answer's
+ * `droppedLines`) instead of holding them until it runs out of memory; the workload loses nothing.
+ */
+export const EXEC_LINE_QUEUE_BYTES = 4 * 1024 * 1024;
 
 /** What a client-chosen exec id may be: 1 to 64 letters, digits, `.`, `_`, `:` or `-`. */
 export const EXEC_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -49,12 +66,26 @@ export interface ExecEntry {
   cancelled: boolean;
 }
 
+/** An answer, before it is a `Response`: its status and its JSON body. */
+interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
 interface Running {
   entry: ExecEntry;
   abort: AbortController;
-  /** Makes the answer the `POST /exec` gets, and a `DELETE` too (each its own `Response`). */
-  answer: Promise<() => Response>;
+  /** The answer the `POST /exec` gets, and a `DELETE` too (each its own `Response`). */
+  answer: Promise<Answer>;
 }
+
+const respond = (a: Answer): Response => Response.json(a.body, { status: a.status });
+
+/** A failure's answer (the body `fail` in server_answers.ts gives). */
+const failure = (status: number, code: string, message: string, hint: string): Answer => ({
+  status,
+  body: { error: { code, message, hint } },
+});
 
 /** The workloads running under one lab's control server, by id. */
 const registries = new WeakMap<Lab, { next: number; running: Map<string, Running> }>();
@@ -76,6 +107,8 @@ function registryOf(lab: Lab): { next: number; running: Map<string, Running> } {
  * a workload still running; 503 `lab-stopping` for a workload the lab refused or that failed
  * because it is stopping.
  * The workload stops when `signal` aborts (its client went) or a `DELETE /execs/ID` comes.
+ * A stream holds at most `queueBytes` of lines its reader has not taken (default
+ * {@linkcode EXEC_LINE_QUEUE_BYTES}); the lines beyond are dropped and counted (`droppedLines`).
  *
  * @example
  * ```ts ignore
@@ -87,6 +120,7 @@ export async function execRoute(
   lab: Lab,
   body: { ok: true; value: unknown } | { ok: false },
   signal: AbortSignal,
+  queueBytes: number = EXEC_LINE_QUEUE_BYTES,
 ): Promise<Response> {
   const v = body.ok ? body.value as { vm?: unknown; argv?: unknown; id?: unknown } : null;
   if (
@@ -156,26 +190,23 @@ export async function execRoute(
     startedAt: new Date().toISOString(),
     cancelled: false,
   };
-  const lines = stream === true ? new LineStream(abort) : null;
+  const lines = stream === true ? new LineStream(abort, queueBytes) : null;
   const answer = lab.exec(v.vm, entry.argv, {
     signal: abort.signal,
     ...(lines !== null ? { onLine: (line: string) => lines.line(line) } : {}),
-  }).then((out) => {
+  }).then((out): Answer => {
     // Stopped by a DELETE, or by the lab stopping (`vlab down`), which ends every workload early:
     // its result is partial either way, and the client must not read it as the whole run.
     const cancelledBy = entry.cancelled ? "client" : lab.stopped ? "lab-stopped" : null;
-    return () =>
-      out.ok
-        ? Response.json({
-          id: entry.id,
-          result: out.result,
-          cancelled: cancelledBy !== null,
-          cancelledBy,
-        })
-        : lab.stopped
-        // Refused or ended because the lab is stopping: not the workload's failure.
-        ? fail(503, "lab-stopping", out.message, out.hint)
-        : fail(422, out.code ?? "workload-failed", out.message, out.hint);
+    return out.ok
+      ? {
+        status: 200,
+        body: { id: entry.id, result: out.result, cancelled: cancelledBy !== null, cancelledBy },
+      }
+      : lab.stopped
+      // Refused or ended because the lab is stopping: not the workload's failure.
+      ? failure(503, "lab-stopping", out.message, out.hint)
+      : failure(422, out.code ?? "workload-failed", out.message, out.hint);
   });
   registry.running.set(id, { entry, abort, answer });
   if (signal.aborted) onGone();
@@ -183,52 +214,62 @@ export async function execRoute(
     registry.running.delete(id);
     signal.removeEventListener("abort", onGone);
   });
-  if (lines === null) return (await ended)();
+  if (lines === null) return respond(await ended);
   // The first line or the answer, whichever comes first: an answer with no line before it is the
   // plain one; else the stream goes, with the answer as its last line.
   if (await Promise.race([ended.then(() => false), lines.started])) {
     return lines.response(ended);
   }
-  return (await ended)();
+  return respond(await ended);
 }
 
 /**
  * The lines of one streamed `POST /exec`: held until the answer's head goes (with the first
- * line), then written as they come; the answer closes the stream. A reader that goes away stops
- * the workload, as an aborted request does.
+ * line), then queued as they come, up to `queueBytes` that the reader has not taken (past it a
+ * line is dropped and counted, as a capture drops frames); the answer, with `droppedLines`,
+ * closes the stream. A reader that goes away stops the workload, as an aborted request does.
  */
 class LineStream {
   readonly #encoder = new TextEncoder();
   readonly #held: Uint8Array[] = [];
   #out: ReadableStreamDefaultController<Uint8Array> | null = null;
   #closed = false;
+  #dropped = 0;
   #start!: (yes: true) => void;
   /** Resolves (true) at the first line. */
   readonly started = new Promise<true>((resolve) => this.#start = resolve);
 
-  constructor(readonly abort: AbortController) {}
+  constructor(readonly abort: AbortController, readonly queueBytes: number) {}
 
   /** A line of the workload, as it happens. */
   line(line: string): void {
     if (this.#closed) return;
-    const chunk = this.#encoder.encode(JSON.stringify({ line }) + "\n");
-    if (this.#out !== null) this.#out.enqueue(chunk);
-    else {
-      this.#held.push(chunk);
+    if (this.#out === null) {
+      this.#held.push(this.#encoder.encode(JSON.stringify({ line }) + "\n"));
       this.#start(true);
+      return;
     }
+    // A reader that fell behind leaves its queue full: drop the line (counted) rather than hold
+    // every line of the run in the lab's memory.
+    if ((this.#out.desiredSize ?? 0) <= 0) {
+      this.#dropped++;
+      return;
+    }
+    this.#out.enqueue(this.#encoder.encode(JSON.stringify({ line }) + "\n"));
   }
 
   /** The streamed answer: the lines so far, those to come, then the answer's body. */
-  response(answer: Promise<() => Response>): Response {
+  response(answer: Promise<Answer>): Response {
     const body = new ReadableStream<Uint8Array>({
       start: (out) => {
         this.#out = out;
         for (const chunk of this.#held.splice(0)) out.enqueue(chunk);
-        void answer.then((make) => make().text()).then((text) => {
+        void answer.then(({ body }) => {
           if (this.#closed) return;
           this.#closed = true;
-          out.enqueue(this.#encoder.encode(text + "\n"));
+          // Past the queue's bound too: the answer is never dropped.
+          const last = { ...body, droppedLines: this.#dropped };
+          out.enqueue(this.#encoder.encode(JSON.stringify(last) + "\n"));
           out.close();
         });
       },
@@ -237,7 +278,7 @@ class LineStream {
         this.#closed = true;
         this.abort.abort();
       },
-    });
+    }, new ByteLengthQueuingStrategy({ highWaterMark: this.queueBytes }));
     return new Response(body, { headers: { "content-type": "application/x-ndjson" } });
   }
 }
@@ -281,5 +322,5 @@ export async function execCancelRoute(lab: Lab, id: string): Promise<Response> {
   }
   r.entry.cancelled = true;
   r.abort.abort();
-  return (await r.answer)();
+  return respond(await r.answer);
 }

@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { type Env, withServer } from "./server_testing.ts";
 import { execCancellable } from "./client.ts";
+import { execRoute } from "./server_exec.ts";
 import { LAB_TEST, within } from "./testing.ts";
 
 const post = (body: unknown): RequestInit => ({
@@ -183,5 +184,49 @@ Deno.test({
         execCancellable(env.record, "a", ["ping", "10.9.0.2"], { onLine: () => {} }),
         /no interface's subnet holds it/,
       );
+    }),
+});
+
+Deno.test({
+  name: "a streamed exec whose reader takes nothing holds a bounded queue of lines and counts " +
+    "the lines it dropped in its answer",
+  ...LAB_TEST,
+  fn: () =>
+    withServer(async (env) => {
+      // 300 pings 1 ms apart into a queue of 2 KiB (about 25 lines) that nothing reads until
+      // the ping has ended: the lab held every line before (a `| sleep 60` grew it 1.5 MB/s).
+      const argv = ["ping", "10.0.0.2", "-c", "300", "-i", "0.001"];
+      const res = await execRoute(
+        env.lab,
+        { ok: true, value: { vm: "a", argv, id: "unread", stream: true } },
+        new AbortController().signal,
+        2048,
+      );
+      assert.equal(type(res), "application/x-ndjson");
+      const deadline = performance.now() + 20_000;
+      while ((await env.call("/execs")).body.length > 0) {
+        assert.ok(performance.now() < deadline, "the ping did not end");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      // The bound, and the answer past it (never dropped).
+      const items = new TextDecoder().decode(bytes).trim().split("\n").map((l) => JSON.parse(l));
+      const answer = items.at(-1)!;
+      assert.equal(answer.result.transmitted, 300, JSON.stringify(answer.result).slice(0, 300));
+      assert.ok(answer.droppedLines > 0, `droppedLines ${answer.droppedLines}`);
+      const said: string[] = items.slice(0, -1).map((i) => i.line);
+      assert.ok(bytes.length - JSON.stringify(answer).length <= 2048 + 200, `${bytes.length} B`);
+      // The lines that came and those dropped are, together, the run's lines before its summary.
+      const text: string[] = answer.result.text.split("\n");
+      const run = text.slice(0, text.indexOf(""));
+      assert.equal(said.length + answer.droppedLines, run.length);
+      assert.deepEqual(said, run.slice(0, said.length), "the first lines, in order");
+      // A stream whose reader keeps up drops nothing, and says so.
+      const kept = await streamed(env, {
+        vm: "a",
+        argv: ["ping", "10.0.0.2", "-c", "2", "-i", "0.1"],
+        stream: true,
+      });
+      assert.equal(kept.items.at(-1)!.value.droppedLines, 0);
     }),
 });
