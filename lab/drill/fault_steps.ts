@@ -25,7 +25,13 @@ import { didYouMean, type PathSegment, type Problem } from "../topology/issues.t
 import type { Topology } from "../topology/types.ts";
 import { quote } from "../../devices/base/quote.ts";
 import { count } from "../../devices/base/plural.ts";
-import { type CheckContext, endVsockServers, type Hold, registerStepKind } from "./steps.ts";
+import {
+  type CheckContext,
+  endVsockServers,
+  type Hold,
+  registerStepKind,
+  VM_REBOOT_MIN_MS,
+} from "./steps.ts";
 
 const faultArgs = z.strictObject({
   kind: z.enum(FAULT_KINDS as [Fault["kind"], ...Fault["kind"][]]),
@@ -332,15 +338,16 @@ registerStepKind<FaultArgs>("fault", {
   checkPartial: (a, ctx, path) => checkFault(a, ctx, path, false),
   timesRecovery: (a) => timed(a) || a.kind === "vm-crash" || a.kind === "guest-bug",
   // The drill waits for a vm-crash's reboot at its end (its recovery watch), and the reboot lasts
-  // the guest's boot time at least.
+  // its shortest plus the guest's boot time at least (the boot time alone let a drill whose
+  // timeout came 20 ms after the boot validate, and time out on every run).
   outlives: (a) =>
-    a.kind === "vm-crash" && (a.ms ?? 0) > 0
+    a.kind === "vm-crash"
       ? {
-        ms: a.ms!,
-        key: "ms",
+        ms: VM_REBOOT_MIN_MS + (a.ms ?? 0),
+        key: (a.ms ?? 0) > 0 ? "ms" : "kind",
         what: describe(a),
         verb: `reboots VM ${quote(a.vm)} for`,
-        shorter: "the vm-crash a shorter ms",
+        shorter: (a.ms ?? 0) > 0 ? "the vm-crash a shorter ms" : "the vm-crash an earlier start",
       }
       : null,
   // The lab refuses every fault while the VM reboots from a vm-crash, restarts its backend or

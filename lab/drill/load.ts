@@ -42,6 +42,7 @@ import {
   endlessWorkload,
   type Hold,
   stepKinds,
+  VM_REBOOT_MIN_MS,
   workloadNameProblems,
 } from "./steps.ts";
 import { parseWorkload, type WorkloadRequest } from "../guest/workloads/args.ts";
@@ -747,17 +748,6 @@ function repeatTakenProblems(
       }, or leave every and for out`,
   }];
 }
-
-/**
- * The shortest a `vm-crash`'s reboot takes, ms, from the crash to the VM running again: it starts
- * two workers one after the other, a device worker at power-on state (no warm standby: that is
- * for a backend restart) and then the guest, each 20 ms or more before it answers (docs/design.md,
- * "VM crash and reboot"; measured reboots take 70 ms and more). A run due sooner after the crash
- * surely finds the VM rebooting: the runner holds it until the reboot is over, so it never runs at
- * its time. One due later may still find it rebooting (a slow reboot): it is held the same way,
- * and starts late, saying so, never failed for it (it was: "is restarting", 20 to 70 ms after).
- */
-const VM_REBOOT_MIN_MS = 40;
 
 /**
  * A run that needs its VM running (`needs`: a fault, a workload) due less than

@@ -466,15 +466,39 @@ Deno.test("a vm-crash whose guest's boot (ms) surely ends at or past the drill's
       "  - fault: { kind: vm-crash, vm: a, ms: 4000 }\n",
   );
   assert.deepEqual(where(issues), [
-    `4:41: timeline[0]'s "fault vm-crash b --ms 10000" reboots VM "b" for 10 s at least, longer ` +
-    "than the drill's timeout (5 s): the drill waits for it at its end, so it would time out",
-    `6:41: timeline[2]'s "fault vm-crash a --ms 4000" reboots VM "a" for 4 s at least, so it ` +
-    "ends at 5 s (it starts at 1 s at the earliest), at the drill's timeout (5 s): the drill " +
+    `4:41: timeline[0]'s "fault vm-crash b --ms 10000" reboots VM "b" for 10.04 s at least, ` +
+    "longer than the drill's timeout (5 s): the drill waits for it at its end, so it would time out",
+    `6:41: timeline[2]'s "fault vm-crash a --ms 4000" reboots VM "a" for 4.04 s at least, so it ` +
+    "ends at 5.04 s (it starts at 1 s at the earliest), past the drill's timeout (5 s): the drill " +
     "waits for it at its end, so it would time out",
   ]);
   assert.equal(
     issues[0].hint,
-    "give the drill a timeout longer than 10 s, or the vm-crash a shorter ms",
+    "give the drill a timeout longer than 10.04 s, or the vm-crash a shorter ms",
+  );
+  // The reboot's shortest counts too, boot time or not: a timeout 20 ms past the boot (or a crash
+  // 10 ms before the timeout) validated, then timed out on every run.
+  const edge = await problems(
+    "topology: pair\ntimeout: 5s\ntimeline:\n" +
+      "  - at: 1s\n    fault: { kind: vm-crash, vm: b, ms: 3961 }\n" +
+      "  - at: 4961ms\n    fault: { kind: vm-crash, vm: a }\n",
+  );
+  assert.deepEqual(where(edge), [
+    `5:41: timeline[0]'s "fault vm-crash b --ms 3961" reboots VM "b" for 4.001 s at least, so it ` +
+    "ends at 5.001 s (it starts at 1 s at the earliest), past the drill's timeout (5 s): the " +
+    "drill waits for it at its end, so it would time out",
+    `7:20: timeline[1]'s "fault vm-crash a" reboots VM "a" for 40 ms at least, so it ends at ` +
+    "5.001 s (it starts at 4.961 s at the earliest), past the drill's timeout (5 s): the drill " +
+    "waits for it at its end, so it would time out",
+  ]);
+  assert.equal(
+    edge[1].hint,
+    "give the drill a timeout longer than 5.001 s, or the vm-crash an earlier start",
+  );
+  await valid(
+    "topology: pair\ntimeout: 5s\ntimeline:\n" +
+      "  - at: 1s\n    fault: { kind: vm-crash, vm: b, ms: 3959 }\n" +
+      "  - at: 4959ms\n    fault: { kind: vm-crash, vm: a }\n",
   );
   // One that may end in time; and without a boot time, the bare reboot, as before.
   await valid(
