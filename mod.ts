@@ -102,7 +102,18 @@ export {
   topologyObject,
   type TopologySource,
   type VmHandle,
+  type WorkloadResults,
 } from "./lab/api.ts";
+export type { PingResult, RttStats } from "./lab/guest/workloads/ping.ts";
+export type { SinkResult, SinkSender } from "./lab/guest/workloads/sink.ts";
+export type { UdpEchoResult } from "./lab/guest/workloads/udp_echo.ts";
+export type { UdpFloodResult } from "./lab/guest/workloads/udp_flood.ts";
+export type {
+  VsockEchoResult,
+  VsockSendResult,
+  VsockSinkResult,
+} from "./lab/guest/workloads/vsock.ts";
+export type { IommuUnmapResult } from "./lab/guest/workloads/iommu.ts";
 export { LabError, type LabErrorCode } from "./lab/errors.ts";
 export {
   type AssertionVerdict,

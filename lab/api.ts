@@ -42,6 +42,12 @@ import { type SwitchMacTable, unknownSwitchProblem } from "./switch_macs.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
 import { vsockConnect } from "./vsock_connect.ts";
 import type { LabSnapshot, RingView } from "./snapshot_types.ts";
+import type { PingResult } from "./guest/workloads/ping.ts";
+import type { SinkResult } from "./guest/workloads/sink.ts";
+import type { UdpEchoResult } from "./guest/workloads/udp_echo.ts";
+import type { UdpFloodResult } from "./guest/workloads/udp_flood.ts";
+import type { VsockEchoResult, VsockSendResult, VsockSinkResult } from "./guest/workloads/vsock.ts";
+import type { IommuUnmapResult } from "./guest/workloads/iommu.ts";
 
 /**
  * Where a lab's topology comes from: a file path, a shipped topology name, or an object as a
@@ -206,6 +212,37 @@ export async function topologyObject(source?: string): Promise<Record<string, un
   return JSON.parse(JSON.stringify(doc.value.raw));
 }
 
+/**
+ * The result object of each workload, by the name a script gives first in `argv`: what
+ * `vm.exec(["ping", …])` resolves to is a {@linkcode PingResult}, so a script reads
+ * `ping.text` or `ping.rttMs?.median` with their types. `argv` held in a `string[]` variable
+ * (its first word unknown to the type checker) resolves to a `Record<string, unknown>`.
+ *
+ * @example
+ * ```ts
+ * import type { WorkloadResults } from "./api.ts";
+ * const lost = (r: WorkloadResults["sink"]) => r.lost; // a number
+ * ```
+ */
+export interface WorkloadResults {
+  /** `ping`: requests sent, replies, loss, round-trip times, iputils' text. */
+  ping: PingResult;
+  /** `udp-echo`: datagrams received and echoed. */
+  "udp-echo": UdpEchoResult;
+  /** `udp-flood`: datagrams sent, rate, ring-full waits. */
+  "udp-flood": UdpFloodResult;
+  /** `sink`: datagrams received, rate, loss, reordering, duplicates, per sender. */
+  sink: SinkResult;
+  /** `vsock-echo`: connections and bytes echoed. */
+  "vsock-echo": VsockEchoResult;
+  /** `vsock-send`: bytes sent and their checksum. */
+  "vsock-send": VsockSendResult;
+  /** `vsock-sink`: bytes read, checksum, mismatches, whether the stream came whole. */
+  "vsock-sink": VsockSinkResult;
+  /** `iommu-unmap`: the NIC whose window was revoked and how long the flush took. */
+  "iommu-unmap": IommuUnmapResult;
+}
+
 /** A VM of a running lab, as a script reaches it. */
 export interface VmHandle {
   /** VM name. */
@@ -223,19 +260,31 @@ export interface VmHandle {
    * `64 bytes from 10.0.0.2: icmp_seq=1 ttl=64 time=0.254 ms`), before the call resolves; they
    * are the first lines of the result's `text`, whose summary follows them there
    * ({@linkcode ExecOptions.onLine}). `argv` that is no non-empty array of strings, or options of
-   * the wrong type (an `onLine` that is no function), are a `TypeError`.
+   * the wrong type (an `onLine` that is no function), are a `TypeError`. The result's type is
+   * the workload's ({@linkcode WorkloadResults}) when `argv` is written out (`["ping", …]`).
    */
-  exec(argv: string[], options?: ExecOptions): Promise<Record<string, unknown>>;
+  exec<W extends keyof WorkloadResults>(
+    argv: readonly [W, ...string[]],
+    options?: ExecOptions,
+  ): Promise<WorkloadResults[W]>;
+  /** {@linkcode VmHandle.exec} with words whose first the type checker cannot tell. */
+  exec(argv: readonly string[], options?: ExecOptions): Promise<Record<string, unknown>>;
   /**
    * Start a guest workload as `exec` does, and resolve once it runs (a `sink`'s port is bound, a
    * `vsock-sink` listens): start a receiver with `spawn`, then its sender, and no datagram
    * misses it. `result` resolves (or throws a `LabError`) at the workload's end, as `exec`'s.
    * A workload that never ran (its port already bound, words it does not take) makes `spawn`
    * itself throw that `LabError` (`workload-failed`); on a stopped lab it throws `no-lab`, as
-   * `exec` does. `options` as `exec`'s (`onLine` hears its lines while `result` is pending).
+   * `exec` does. `options` as `exec`'s (`onLine` hears its lines while `result` is pending);
+   * `result` has the workload's type as `exec`'s has.
    */
+  spawn<W extends keyof WorkloadResults>(
+    argv: readonly [W, ...string[]],
+    options?: ExecOptions,
+  ): Promise<{ result: Promise<WorkloadResults[W]> }>;
+  /** {@linkcode VmHandle.spawn} with words whose first the type checker cannot tell. */
   spawn(
-    argv: string[],
+    argv: readonly string[],
     options?: ExecOptions,
   ): Promise<{ result: Promise<Record<string, unknown>> }>;
   /**
@@ -624,15 +673,17 @@ function handleOf(running: RegisteredLab): LabHandle {
     return {
       name,
       state: () => lab.vmState(name),
-      exec: async (argv, options) => {
+      // One implementation of each pair of overloads: the result is the object the workload
+      // named by argv[0] answers, which is the type the first overload says.
+      exec: (async (argv: readonly string[], options?: ExecOptions) => {
         expectArgv("exec", argv);
         refuseStopped(lab, `run ${quote(argv[0])} in VM ${quote(name)}`);
-        return outcome(await lab.exec(name, argv, optionsOf("exec", options, EXEC_KEYS)));
-      },
-      spawn: async (argv, options) => {
+        return outcome(await lab.exec(name, [...argv], optionsOf("exec", options, EXEC_KEYS)));
+      }) as VmHandle["exec"],
+      spawn: (async (argv: readonly string[], options?: ExecOptions) => {
         expectArgv("spawn", argv);
         refuseStopped(lab, `run ${quote(argv[0])} in VM ${quote(name)}`);
-        const started = await lab.spawn(name, argv, optionsOf("spawn", options, EXEC_KEYS));
+        const started = await lab.spawn(name, [...argv], optionsOf("spawn", options, EXEC_KEYS));
         // A workload that never ran (its port taken, its words wrong) is this call's failure.
         if (!started.started) outcome(await started.result);
         const result = started.result.then(outcome);
@@ -640,7 +691,7 @@ function handleOf(running: RegisteredLab): LabHandle {
         // awaiting `result` still throws it.
         result.catch(() => {});
         return { result };
-      },
+      }) as VmHandle["spawn"],
       vsockConnect: async (port) => {
         expect(
           typeof port === "number",

@@ -44,11 +44,17 @@ interface Sent {
  * ```
  */
 export interface RttStats {
+  /** The shortest round trip, ms. */
   min: number;
+  /** The mean, ms. */
   avg: number;
+  /** The longest, ms. */
   max: number;
+  /** The standard deviation, ms (iputils' `mdev`). */
   mdev: number;
+  /** The nearest-rank median, ms. */
   median: number;
+  /** The nearest-rank 99th percentile, ms. */
   p99: number;
 }
 
@@ -62,17 +68,25 @@ export interface RttStats {
  * ```
  */
 export interface PingResult {
+  /** The workload. */
   kind: "ping";
+  /** The destination address, dotted. */
   dst: string;
+  /** Echo requests sent. */
   transmitted: number;
+  /** Replies received within their `-W` timeout (duplicates and late ones aside). */
   received: number;
+  /** Requests without a reply in time, percent of `transmitted`. */
   lossPct: number;
+  /** Round-trip times of the replies received, ms; null when none came. */
   rttMs: RttStats | null;
+  /** Each reply received: its request's sequence number and its round trip, ms. */
   replies: { seq: number; rttMs: number }[];
   /** Replies that came back after their request's `-W` timeout (not in `received`). */
   late: number;
   /** Replies to a request that was already answered. */
   duplicates: number;
+  /** What iputils prints: the `PING` line, a line per reply, then the statistics. */
   text: string;
 }
 

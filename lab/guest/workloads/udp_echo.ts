@@ -21,10 +21,15 @@ import { count } from "../../../devices/base/plural.ts";
  * ```
  */
 export interface UdpEchoResult {
+  /** The workload. */
   kind: "udp-echo";
+  /** The UDP port it listened on. */
   port: number;
+  /** Datagrams received. */
   received: number;
+  /** Datagrams sent back. */
   echoed: number;
+  /** Echoes the stack could not send (ring full, no route, ARP queue full). */
   failed: number;
   /** UDP payload bytes received. */
   bytes: number;

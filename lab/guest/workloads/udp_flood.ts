@@ -44,18 +44,27 @@ const YIELD_EVERY = 256;
  * ```
  */
 export interface UdpFloodResult {
+  /** The workload. */
   kind: "udp-flood";
+  /** The destination address, dotted. */
   dst: string;
+  /** The destination UDP port. */
   port: number;
   /** The ephemeral source port the flood was sent from. */
   srcPort: number;
+  /** Bytes of each Ethernet frame (`-s`). */
   frameSize: number;
+  /** Datagrams sent. */
   sent: number;
+  /** Times the transmit ring was full and the flood waited for room. */
   ringFull: number;
+  /** Of `ringFull`, the waits of 10 ms for room that no reclaim announced (next to none). */
   stalls: number;
   /** Times the queue of datagrams awaiting ARP was full and the flood waited for the reply. */
   arpWaits: number;
+  /** From the flood's start to its end, s. */
   seconds: number;
+  /** Datagrams a second. */
   pps: number;
   /** Frame bytes × 8 / seconds / 1e9. */
   gbitPerSecond: number;
