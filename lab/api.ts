@@ -32,7 +32,7 @@ import {
   resolveTopologyPath,
   topologyFromObject,
 } from "./topology/mod.ts";
-import type { Impairment, Topology } from "./topology/types.ts";
+import type { Impairment, Topology, TopologyIssue } from "./topology/types.ts";
 import { parseImpairment } from "./topology/impairment.ts";
 import { isPlainObject } from "./topology/plain.ts";
 import { quote, showValue } from "../devices/base/quote.ts";
@@ -135,7 +135,9 @@ async function loadTopologyAs(
       typeof source === "object" ? topologyFromObject(source, label) : await loadTopologyFile(path),
   );
   if (r.ok) return r.value;
-  const issues = typeof source === "string" ? textForPath(source, r.error, "topology") : r.error;
+  const issues = typeof source === "string"
+    ? textForPath(source, r.error, "topology")
+    : locatedByPath(r.error);
   // The message is the first problem where it is (`file:line:col: message`), the hint its own:
   // what a script prints of an error is what it can act on; `details` has every problem.
   const lines = formatIssues(issues, path).split("\n");
@@ -147,6 +149,27 @@ async function loadTopologyAs(
     }`,
     issues[0].hint ?? "Fix it and start again; `vlab validate FILE` lists every problem",
     lines,
+  );
+}
+
+/**
+ * `issues` of a topology given as an object, each with no line to point at, located by its key's
+ * path instead (`vms.a.nics.eth0.ip: Cannot read ip …`, as `file:line:col:` locates a file's):
+ * the message alone (`Cannot read delay "5"`) did not say which of twenty links had it.
+ *
+ * @example
+ * ```ts
+ * import { locatedByPath } from "./api.ts";
+ * const issue = { code: "bad-duration", path: "links[0].delay", line: null, column: null, message: "Bad", hint: null };
+ * locatedByPath([issue])[0].message; // "links[0].delay: Bad"
+ * ```
+ */
+export function locatedByPath(issues: readonly TopologyIssue[]): TopologyIssue[] {
+  return issues.map((i) =>
+    // A message that names its key already (`Missing key "vms"`) is not located twice.
+    i.line === null && i.path !== "" && !i.message.includes(i.path)
+      ? { ...i, message: `${i.path}: ${i.message}` }
+      : i
   );
 }
 

@@ -821,3 +821,27 @@ Deno.test({
       }
     }),
 });
+
+Deno.test("a topology object's problems say which key, as a file's say which line", async () => {
+  // Before, `<object>: Cannot read delay "5": …` did not say which of the links had it.
+  const t = {
+    name: "where",
+    vms: { a: { nics: { eth0: { ip: "300.0.0.1/24" } } }, b: { nics: { eth0: {} } } },
+    links: [{ endpoints: ["a:eth0", "b:eth0"], delay: "5" }],
+  };
+  await assert.rejects(loadTopology(t), (e) => {
+    isLabError("topology-invalid")(e);
+    const err = e as LabError;
+    assert.match(
+      err.message,
+      /^<object>: vms\.a\.nics\.eth0\.ip: Cannot read ip "300\.0\.0\.1\/24": .* \(and 1 more problem in details\)$/,
+    );
+    assert.ok(
+      err.details.some((l) => l.startsWith('<object>: links[0].delay: Cannot read delay "5"')),
+      err.details.join("\n"),
+    );
+    return true;
+  });
+  // A whole-document problem has no key to name.
+  await assert.rejects(loadTopology({ name: "x" }), /^LabError: <object>: Missing key "vms"/);
+});
