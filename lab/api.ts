@@ -511,12 +511,12 @@ function whileLaunching(launching: Promise<RegisteredLab>): Stoppable {
 /** How {@linkcode startLab} runs the lab. */
 export interface StartLabOptions {
   /**
-   * Stop the lab on Ctrl-C (SIGINT) or SIGTERM and then exit the process with 130 or 143, as
-   * `vlab up` does (default true): without it the process dies at once and leaves the lab's
-   * state folder for the next `vlab ls` to clear. A signal while the lab starts stops it once up;
-   * what the script throws while its labs stop (a `no-lab` from its next call) is not reported.
-   * False leaves the signals to the script (which then calls `stop()` itself). The listeners go
-   * once the script's labs have stopped.
+   * Stop the lab on Ctrl-C (SIGINT), SIGTERM or SIGHUP (its terminal closing) and then exit the
+   * process with 130, 143 or 129, as `vlab up` does (default true): without it the process dies
+   * at once and leaves the lab's state folder for the next `vlab ls` to clear. A signal while
+   * the lab starts stops it once up; what the script throws while its labs stop (a `no-lab` from
+   * its next call) is not reported. False leaves the signals to the script (which then calls
+   * `stop()` itself). The listeners go once the script's labs have stopped.
    */
   stopOnSignals?: boolean;
   /**
