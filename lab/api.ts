@@ -270,7 +270,12 @@ export interface WorkloadResults {
 export interface VmHandle {
   /** VM name. */
   readonly name: string;
-  /** Its state. */
+  /**
+   * Its state: `starting`, `running`, `restarting` (its device worker is replaced after a
+   * backend crash, or the whole VM reboots after a `vm-crash`: workloads are refused meanwhile),
+   * `resetting` (its guest resets a device), `failed` (it does not run again) or `stopped` (the
+   * lab stopped).
+   */
   state(): VmState;
   /**
    * Run a guest workload (`ping`, `udp-echo`, `udp-flood`, `sink`, `vsock-echo`, `vsock-send`,
