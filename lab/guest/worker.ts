@@ -107,6 +107,10 @@ async function start(msg: VmStart): Promise<void> {
   const execLine = (id: number) => (line: string) => {
     if (jobs.has(id)) post({ type: "exec-line", id, line });
   };
+  // Its counts so far, the same way (with its lines only).
+  const execProgress = (id: number) => (progress: unknown) => {
+    if (jobs.has(id)) post({ type: "exec-progress", id, progress });
+  };
   // Parked workloads let the loop block (see parking.ts): each wait the worker owns parks its
   // workload, and whatever ends the wait unparks it before the workload's continuation is queued.
   const parking = new WorkloadParking();
@@ -149,7 +153,7 @@ async function start(msg: VmStart): Promise<void> {
           vsock: services.vsock,
           iommu: services.iommu,
           // Only for a caller that listens: without one, a workload's lines cost nothing.
-          ...(m.lines === true ? { onLine: execLine(m.id) } : {}),
+          ...(m.lines === true ? { onLine: execLine(m.id), onProgress: execProgress(m.id) } : {}),
         });
       }).then(
         (result) =>

@@ -196,6 +196,12 @@ export type FromWorker =
    * asked for `lines`; every one comes before the workload's `exec-result`.
    */
   | { type: "exec-line"; id: number; line: string }
+  /**
+   * Workload `id`'s counts so far (a ping's `PingProgress` in `guest/workloads/options.ts`: with
+   * each request sent and each reply), posted only beside its lines; each comes before its
+   * `exec-result`. The lab answers from them when the guest cannot (a `vm-crash` mid-run).
+   */
+  | { type: "exec-progress"; id: number; progress: unknown }
   | { type: "exec-result"; id: number; ok: true; result: unknown }
   | {
     type: "exec-result";

@@ -94,7 +94,49 @@ export interface WorkloadOptions {
    * event a user waits for, never one per frame: each is a message to the main thread.
    */
   onLine?: (line: string) => void;
+  /**
+   * Where the workload says its counts so far, present only beside `onLine`: a ping says them
+   * with each request it sends and each reply it gets ({@linkcode PingProgress}). They let the
+   * lab answer what a workload had done when its guest can no longer answer (a `vm-crash`
+   * terminates it mid-run): a ping's statistics of the requests sent and the replies heard, as
+   * iputils prints them when interrupted.
+   */
+  onProgress?: (progress: WorkloadProgress) => void;
 }
+
+/**
+ * A ping's counts so far (`onProgress`): its destination, the requests it sent, the late and
+ * duplicate replies, and the reply that came in time just now, if that is the news.
+ *
+ * @example
+ * ```ts
+ * import type { PingProgress } from "./options.ts";
+ * const p: PingProgress = { kind: "ping", dst: "10.0.0.2", transmitted: 2, late: 0, duplicates: 0, elapsedMs: 1000, reply: { seq: 2, rttMs: 0.3 } };
+ * ```
+ */
+export interface PingProgress {
+  kind: "ping";
+  /** The destination, as the summary names it. */
+  dst: string;
+  transmitted: number;
+  late: number;
+  duplicates: number;
+  /** Milliseconds since the ping started, by the guest's clock. */
+  elapsedMs: number;
+  /** A reply within its `-W`: the news of this progress (absent for a request sent). */
+  reply?: { seq: number; rttMs: number };
+}
+
+/**
+ * What a workload says with `onProgress` (only `ping` says any).
+ *
+ * @example
+ * ```ts
+ * import type { WorkloadProgress } from "./options.ts";
+ * const p: WorkloadProgress = { kind: "ping", dst: "10.0.0.2", transmitted: 1, late: 0, duplicates: 0, elapsedMs: 0 };
+ * ```
+ */
+export type WorkloadProgress = PingProgress;
 
 /**
  * The guest worker's `sleep`: resolve after `ms`, arming the timer only once the microtasks

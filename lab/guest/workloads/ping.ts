@@ -174,6 +174,19 @@ export async function runPing(
   let late = 0;
   let duplicates = 0;
   const changes = new Changes(); // a reply came
+  let transmitted = 0;
+  let start = opts.clock.now();
+  // The counts so far, to whoever listens (`onProgress`): with each request sent and each reply.
+  const progress = (reply?: { seq: number; rttMs: number }) =>
+    opts.onProgress?.({
+      kind: "ping",
+      dst,
+      transmitted,
+      late,
+      duplicates,
+      elapsedMs: opts.clock.now() - start,
+      ...(reply !== undefined ? { reply } : {}),
+    });
   const opened = stack.pingOpen((r) => {
     const s = sent.get(r.seq);
     if (s === undefined) return;
@@ -185,16 +198,20 @@ export async function runPing(
     if (s.answered) {
       duplicates++;
       say(`${text} (DUP!)`);
+      progress();
       return;
     }
     s.answered = true;
     if (now > s.deadline) {
       late++;
       say(`${text} (late, after -W ${args.timeoutS} s)`);
+      progress();
       return;
     }
-    replies.push({ seq: r.seq, rttMs: rtt });
+    const reply = { seq: r.seq, rttMs: rtt };
+    replies.push(reply);
     say(text);
+    progress(reply);
     changes.ring();
   });
   if (!opened.ok) {
@@ -205,9 +222,8 @@ export async function runPing(
     };
   }
   const socket = opened.value;
-  const start = opts.clock.now();
+  start = opts.clock.now();
   const timeoutMs = args.timeoutS * 1000;
-  let transmitted = 0;
   // While the NIC's transmit ring is full the request is not sent (iputils' ENOBUFS): the same
   // request is tried again after half the interval (at most 500 ms), for up to -W in all; past
   // that it counts as sent and failed, as iputils' hard errors do.
@@ -231,6 +247,7 @@ export async function runPing(
         sent.delete(seq16);
         say(`ping: sendmsg: ${o} (icmp_seq=${seq16})`);
       }
+      progress();
       if (seq < args.count) await waitUntil(opts, sentAt + args.intervalS * 1000);
       seq++;
     }
@@ -248,6 +265,41 @@ export async function runPing(
   } finally {
     socket.close();
   }
+  return pingResult({
+    dst,
+    transmitted,
+    replies,
+    late,
+    duplicates,
+    elapsedMs: opts.clock.now() - start,
+  }, lines);
+}
+
+/**
+ * A ping's result from its counts and the lines it said: `text` is those lines, then the
+ * statistics iputils prints at its end (or at Ctrl-C). The ping builds it at its end; the lab
+ * builds it from what it heard when the guest could not answer (a `vm-crash` mid-run).
+ *
+ * @example
+ * ```ts
+ * import { pingResult } from "./ping.ts";
+ * const r = pingResult({ dst: "10.0.0.2", transmitted: 2, replies: [{ seq: 1, rttMs: 0.5 }], late: 0, duplicates: 0, elapsedMs: 1000 }, []);
+ * r.lossPct; // 50
+ * ```
+ */
+export function pingResult(
+  counts: {
+    dst: string;
+    transmitted: number;
+    replies: { seq: number; rttMs: number }[];
+    late: number;
+    duplicates: number;
+    elapsedMs: number;
+  },
+  said: readonly string[],
+): PingResult {
+  const { dst, transmitted, replies, late, duplicates } = counts;
+  const lines = [...said];
   const received = replies.length;
   const lossPct = transmitted === 0 ? 0 : ((transmitted - received) * 100) / transmitted;
   const rtt = received === 0 ? null : rttStats(replies.map((r) => r.rttMs));
@@ -258,7 +310,7 @@ export async function runPing(
   lines.push(
     `${transmitted} packets transmitted, ${received} received${extra}, ${+lossPct.toFixed(
       3,
-    )}% packet loss, time ${Math.round(opts.clock.now() - start)}ms`,
+    )}% packet loss, time ${Math.round(counts.elapsedMs)}ms`,
   );
   if (rtt !== null) {
     const f = (v: number) => v.toFixed(3);

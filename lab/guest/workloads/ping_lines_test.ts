@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import { BackToBack } from "../net/testing.ts";
 import { type PingResult, runPing } from "./ping.ts";
 import { simOptions } from "./testing_opts.ts";
+import type { PingProgress } from "./options.ts";
+import { ExecTally } from "../../exec_tally.ts";
 
 const B = 0x0a000002;
 const ARGS = { kind: "ping", dst: B, count: 3, intervalS: 1, size: 56, timeoutS: 1 } as const;
@@ -68,4 +70,40 @@ Deno.test("ping says a lost reply's gap, a duplicate and nothing else; without o
   replies = 0;
   const quiet = await net.run(runPing(net.a.stack, args, simOptions(net))) as PingResult;
   assert.equal(quiet.text.split("\n").length, r.text.split("\n").length);
+});
+
+Deno.test("ping says its counts with each request and reply (onProgress): the lab's tally of them is its result", async () => {
+  const net = new BackToBack();
+  let replies = 0;
+  // b's second reply is lost; its third comes twice: each count moves once.
+  net.impair = (frames, from) => {
+    if (from !== "b" || !frames.some((f) => f[23] === 1)) return frames;
+    replies++;
+    return replies === 2 ? [] : replies === 3 ? [...frames, ...frames] : frames;
+  };
+  const progress: PingProgress[] = [];
+  const tally = new ExecTally();
+  const args = { ...ARGS, intervalS: 0.01, timeoutS: 0.5 };
+  const r = await net.run(runPing(net.a.stack, args, {
+    ...simOptions(net),
+    onLine: (l: string) => tally.line(l),
+    onProgress: (p: PingProgress) => {
+      progress.push(p);
+      tally.progress(p);
+    },
+  })) as PingResult;
+  // Sent 1, reply 1, sent 2, sent 3, reply 3, its duplicate (the order of sends and replies
+  // depends on the link's timing; the counts do not).
+  assert.equal(progress.filter((p) => p.reply === undefined && p.duplicates === 0).length, 3);
+  assert.deepEqual(progress.filter((p) => p.reply).map((p) => p.reply!.seq), [1, 3]);
+  const last = progress.at(-1)!;
+  assert.equal(last.transmitted, 3);
+  assert.equal(last.duplicates, 1);
+  assert.equal(last.dst, "10.0.0.2");
+  // What the lab builds from them (when the guest cannot answer) is the ping's own result but
+  // for its time, which the lab counts to now.
+  const heard = tally.partial()!;
+  const noTime = (t: string) => t.replace(/time \d+ms/, "time Tms");
+  assert.equal(noTime(heard.text), noTime(r.text));
+  assert.deepEqual({ ...heard, text: "" }, { ...r, text: "" });
 });
