@@ -230,7 +230,15 @@ export async function topologyObject(source?: string): Promise<Record<string, un
   const topology = await loadTopology(source); // every check, with its errors
   const text = await readTopologyText(topology.source);
   const doc = text.ok ? parseYamlDocument(text.value) : text;
-  if (!doc.ok) throw new Error(`${topology.source} changed while it was read`);
+  // Checked, then read again for its raw keys: a file rewritten between the two (an editor's save)
+  // is said as any problem of the file, not as a bare Error.
+  if (!doc.ok) {
+    throw new LabError(
+      "topology-invalid",
+      `${topology.source} changed while it was read, and does not read now`,
+      "Read it again once it is saved; `vlab validate FILE` lists its problems",
+    );
+  }
   // A copy of plain data: YAML aliases become copies, so a change touches one place.
   return JSON.parse(JSON.stringify(doc.value.raw));
 }
