@@ -255,15 +255,15 @@ export function formatRecovery(r: VmRecovery | undefined): string {
  * @example
  * ```ts
  * import { formatReboot } from "./status.ts";
- * formatReboot({ bootMs: 3000, phase: "boot", bootsInMs: 1240 });
+ * formatReboot({ ms: 3000, phase: "boot", bootsInMs: 1240 });
  * // "rebooting after vm-crash: its devices are back with no driver, its guest boots in 1.2 s (--ms 3000)"
  * ```
  */
 export function formatReboot(r: VmReboot): string {
-  const boot = r.bootMs > 0 ? ` (--ms ${r.bootMs})` : "";
+  const boot = r.ms > 0 ? ` (--ms ${r.ms})` : "";
   if (r.phase === "power-on") {
     return `rebooting after vm-crash: its devices are powering on${
-      r.bootMs > 0 ? `, then its guest boots for ${seconds(r.bootMs)}` : ""
+      r.ms > 0 ? `, then its guest boots for ${seconds(r.ms)}` : ""
     }`;
   }
   if (r.phase === "boot") {

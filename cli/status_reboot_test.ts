@@ -22,7 +22,7 @@ const STATUS: LabStatus = {
       state: "restarting",
       nics: [],
       guestDrops: {},
-      reboot: { bootMs: 3000, phase: "boot", bootsInMs: 1240 },
+      reboot: { ms: 3000, phase: "boot", bootsInMs: 1240 },
     },
   ],
   switches: [],
@@ -41,19 +41,19 @@ Deno.test("status says where a VM's reboot after vm-crash is, and how long its g
 
 Deno.test("each phase of a reboot after vm-crash reads as words", () => {
   assert.equal(
-    formatReboot({ bootMs: 3000, phase: "power-on" }),
+    formatReboot({ ms: 3000, phase: "power-on" }),
     "rebooting after vm-crash: its devices are powering on, then its guest boots for 3.0 s",
   );
   assert.equal(
-    formatReboot({ bootMs: 0, phase: "power-on" }),
+    formatReboot({ ms: 0, phase: "power-on" }),
     "rebooting after vm-crash: its devices are powering on",
   );
   assert.equal(
-    formatReboot({ bootMs: 0, phase: "guest-start" }),
+    formatReboot({ ms: 0, phase: "guest-start" }),
     "rebooting after vm-crash: its guest is starting (its drivers bring its devices up)",
   );
   assert.equal(
-    formatReboot({ bootMs: 500, phase: "boot", bootsInMs: 0 }),
+    formatReboot({ ms: 500, phase: "boot", bootsInMs: 0 }),
     "rebooting after vm-crash: its devices are back with no driver, its guest boots in 0.0 s " +
       "(--ms 500)",
   );

@@ -249,10 +249,10 @@ export function defaultPlacement(): PlacementMode {
  * because the VM reboots adds to its hint.
  */
 function bootLeft(r: VmReboot | null): string {
-  if (r === null || r.bootMs === 0) return "";
+  if (r === null || r.ms === 0) return "";
   if (r.phase === "boot") return `; its guest boots in ${((r.bootsInMs ?? 0) / 1000).toFixed(1)} s`;
   if (r.phase === "power-on") {
-    return `; its guest boots ${(r.bootMs / 1000).toFixed(1)} s after its devices power on`;
+    return `; its guest boots ${(r.ms / 1000).toFixed(1)} s after its devices power on`;
   }
   return "";
 }
@@ -775,7 +775,7 @@ export class Lab {
     const r = this.#reboots.get(vm);
     if (r === undefined || !this.#rebooting.has(vm) || this.#stopped) return null;
     return {
-      bootMs: r.bootMs,
+      ms: r.bootMs,
       phase: r.phase,
       ...(r.phase === "boot"
         ? { bootsInMs: Math.max(0, Math.round(r.at + r.bootMs - performance.now())) }

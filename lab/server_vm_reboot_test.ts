@@ -24,7 +24,7 @@ Deno.test({
       assert.equal(during.body.state, "restarting");
       assert.equal(during.body.guest, null);
       assert.equal(during.body.reboot.phase, "boot");
-      assert.equal(during.body.reboot.bootMs, 3000);
+      assert.equal(during.body.reboot.ms, 3000);
       assert.ok(during.body.reboot.bootsInMs > 0, JSON.stringify(during.body));
       assert.deepEqual(Object.keys(during.body), ["name", "state", "reboot", "guest"]);
     }),

@@ -132,11 +132,11 @@ export interface VmRecovery {
  * say while the VM is `restarting` for it.
  */
 export interface VmReboot {
-  /** Its guest's boot time, ms (`vlab fault vm-crash VM --ms N`; 0 without). */
-  bootMs: number;
+  /** Its guest's boot time, ms, as the crash gave it (`vlab fault vm-crash VM --ms N`; 0 without). */
+  ms: number;
   /**
    * `power-on`: its devices are being reset (a device worker at power-on state); `boot`: they run
-   * with no driver while its guest waits out its boot time (`bootMs`); `guest-start`: its guest
+   * with no driver while its guest waits out its boot time (`ms`); `guest-start`: its guest
    * worker starts and its drivers bring the devices up.
    */
   phase: "power-on" | "boot" | "guest-start";
@@ -151,12 +151,12 @@ export interface VmReboot {
  * @example
  * ```ts
  * import { rebootLeftMs } from "./snapshot_types.ts";
- * rebootLeftMs({ bootMs: 3000, phase: "boot", bootsInMs: 1240 }); // 1240
- * rebootLeftMs({ bootMs: 3000, phase: "power-on" }); // 3000
+ * rebootLeftMs({ ms: 3000, phase: "boot", bootsInMs: 1240 }); // 1240
+ * rebootLeftMs({ ms: 3000, phase: "power-on" }); // 3000
  * ```
  */
 export function rebootLeftMs(r: VmReboot): number {
-  return r.phase === "boot" ? r.bootsInMs ?? 0 : r.phase === "power-on" ? r.bootMs : 0;
+  return r.phase === "boot" ? r.bootsInMs ?? 0 : r.phase === "power-on" ? r.ms : 0;
 }
 
 /** One VM. */

@@ -34,12 +34,12 @@ Deno.test({
         const p = lab.rebootOf("b");
         return p?.phase === "boot" ? p : null;
       });
-      assert.equal(boot.bootMs, 3000);
+      assert.equal(boot.ms, 3000);
       assert.ok(boot.bootsInMs! > 1000 && boot.bootsInMs! <= 3000, JSON.stringify(boot));
       const inStatus = labStatus(lab).vms.find((v) => v.name === "b")!;
       assert.equal(inStatus.state, "restarting");
       assert.equal(inStatus.reboot?.phase, "boot");
-      assert.equal(inStatus.reboot?.bootMs, 3000);
+      assert.equal(inStatus.reboot?.ms, 3000);
       assert.equal(takeSnapshot(lab).vms.find((v) => v.name === "b")?.reboot?.phase, "boot");
       // A workload asked of it meanwhile is refused, with how long its guest still boots.
       const refused = await lab.exec("b", ["ping", "10.0.0.1", "-c", "1"]);

@@ -11,7 +11,7 @@ for (const [columns, rows] of [[80, 24], [140, 40]] as const) {
     const data = fixtureData("pair");
     const snapshot = structuredClone(data.snapshot!);
     snapshot.vms[1].state = "restarting";
-    snapshot.vms[1].reboot = { bootMs: 3000, phase: "boot", bootsInMs: 1240 };
+    snapshot.vms[1].reboot = { ms: 3000, phase: "boot", bootsInMs: 1240 };
     const app = renderApp({ ...data, snapshot }, { columns, rows });
     try {
       const frame = app.frame();
@@ -33,7 +33,7 @@ Deno.test("overview names the other phases of a reboot", () => {
     const data = fixtureData("pair");
     const snapshot = structuredClone(data.snapshot!);
     snapshot.vms[1].state = "restarting";
-    snapshot.vms[1].reboot = { bootMs: 0, phase };
+    snapshot.vms[1].reboot = { ms: 0, phase };
     const app = renderApp({ ...data, snapshot }, { columns: 80, rows: 24 });
     try {
       assert.match(app.frame(), new RegExp(`b +restarting +${words}`));
