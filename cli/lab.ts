@@ -10,7 +10,13 @@
 import { parseWorkload, USAGE } from "../lab/guest/workloads/args.ts";
 import { STDIN_SOURCE, topologyFileWarnings } from "../lab/topology/files.ts";
 import { Command } from "@commander-js/extra-typings";
-import { controlJson, type ExecAnswer, execCancellable, resolveLab } from "../lab/client.ts";
+import {
+  controlJson,
+  type ExecAnswer,
+  execCancellable,
+  PartialExecError,
+  resolveLab,
+} from "../lab/client.ts";
 import { EXEC_LINE_QUEUE_BYTES } from "../lab/server_exec.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import { isDrillFile, isDrillText, startAgain, topologyArg, upAgain } from "../lab/start_again.ts";
@@ -482,6 +488,8 @@ function execCommand() {
           // Cut before an answer came: nothing failed that the user did not ask for, so
           // nothing is said; 130 as for a SIGINT.
           if (abort.signal.aborted) throw new CliExit(EXIT_CODES.interrupted);
+          // Its VM crashed mid-run: what it had done (a ping's statistics), then the error.
+          if (e instanceof PartialExecError) await printRest(e.result, said, e.droppedLines);
           throw e;
         }
         const { result } = answer;

@@ -20,6 +20,7 @@
  * @module
  */
 
+import { ExecTally } from "./exec_tally.ts";
 import { LinkCapture, mergePcapRecords } from "./capture.ts";
 import type { GuestFaultKind } from "../devices/virtio/guest_faults.ts";
 import { LinkRing } from "./host/link_ring.ts";
@@ -292,7 +293,9 @@ export interface CaptureOptions {
 export type ExecOutcome =
   | { ok: true; result: unknown }
   // `code`: the failure's own code (`WorkloadError.code`: `no-such-cid`), else `workload-failed`.
-  | { ok: false; message: string; hint: string; code?: "no-such-cid" };
+  // `partial`: what a listened-to workload had done when it failed mid-run, as the lab heard it
+  // (a ping cut by a `vm-crash`: its counts, and its `text` with iputils' statistics).
+  | { ok: false; message: string; hint: string; code?: "no-such-cid"; partial?: unknown };
 
 /**
  * Options of {@linkcode Lab.exec} and {@linkcode Lab.spawn}.
@@ -1022,13 +1025,19 @@ export class Lab {
     const id = this.#workers.nextId();
     const onAbort = () => handle.worker.postMessage({ type: "cancel", id } satisfies ToWorker);
     signal?.addEventListener("abort", onAbort, { once: true });
+    // What a listened-to workload said, to answer with when its guest cannot (a `vm-crash`).
+    const tally = onLine === undefined ? undefined : new ExecTally();
     // A listener's error is its script's, reported as uncaught; the workload and the lab go on.
-    const heard = onLine === undefined ? undefined : (line: string) => {
-      try {
-        onLine(line);
-      } catch (e) {
-        queueMicrotask(() => reportError(e));
-      }
+    const heard = onLine === undefined || tally === undefined ? undefined : {
+      line: (line: string) => {
+        tally.line(line);
+        try {
+          onLine(line);
+        } catch (e) {
+          queueMicrotask(() => reportError(e));
+        }
+      },
+      progress: (p: unknown) => tally.progress(p),
     };
     const reply = this.#workers.request(
       handle,
@@ -1041,11 +1050,13 @@ export class Lab {
     try {
       const m = await reply;
       if (m.type !== "exec-result") throw new Error("unexpected reply");
+      const partial = m.ok ? null : tally?.partial() ?? null;
       return m.ok ? { ok: true, result: m.result } : {
         ok: false,
         message: m.message,
         hint: this.#refusedHint(m.refusedBy) ?? m.hint,
         code: m.code,
+        ...(partial !== null ? { partial } : {}),
       };
     } finally {
       this.#execs.delete(id);

@@ -20,9 +20,12 @@
  * `{"error": …}` for a failure after lines had gone). The answer's head goes with the first line;
  * an answer that comes before any line (every refusal, a workload that cannot run, one that says
  * no lines) is the plain one, status and all, so only a failure after lines had gone (its worker
- * failed) is said in the stream. Why a body key and not an `Accept` header: every option of this
- * server's routes is a key of the JSON body, checked as the others, and a lab that does not know
- * the key refuses it (`bad-request`) where an unknown header would be ignored without a word.
+ * failed, its VM crashed) is said in the stream: `{"error": …}`, with `result` beside it when the
+ * lab heard what the workload had done (a ping's counts: its statistics in `result.text`, as
+ * iputils prints them when interrupted). Why a body key and not an `Accept` header: every option
+ * of this server's routes is a key of the JSON body, checked as the others, and a lab that does
+ * not know the key refuses it (`bad-request`) where an unknown header would be ignored without a
+ * word.
  *
  * A streaming client that stops reading (a `vlab exec … | sleep 60`, whose blocked stdout stops
  * the command, or a `socat` that never reads) must not make the lab hold every line of a
@@ -78,6 +81,13 @@ interface Running {
   /** The answer the `POST /exec` gets, and a `DELETE` too (each its own `Response`). */
   answer: Promise<Answer>;
 }
+
+/**
+ * A failure's answer with what the workload had done before it failed, as the lab heard it
+ * (`result`: a streamed ping cut by a `vm-crash`, its statistics in `text`), when it knows.
+ */
+const withPartial = (a: Answer, partial: unknown): Answer =>
+  partial === undefined ? a : { ...a, body: { ...a.body, result: partial } };
 
 const respond = (a: Answer): Response => Response.json(a.body, { status: a.status });
 
@@ -203,10 +213,13 @@ export async function execRoute(
         status: 200,
         body: { id: entry.id, result: out.result, cancelled: cancelledBy !== null, cancelledBy },
       }
-      : lab.stopped
-      // Refused or ended because the lab is stopping: not the workload's failure.
-      ? failure(503, "lab-stopping", out.message, out.hint)
-      : failure(422, out.code ?? "workload-failed", out.message, out.hint);
+      : withPartial(
+        lab.stopped
+          // Refused or ended because the lab is stopping: not the workload's failure.
+          ? failure(503, "lab-stopping", out.message, out.hint)
+          : failure(422, out.code ?? "workload-failed", out.message, out.hint),
+        out.partial,
+      );
   });
   registry.running.set(id, { entry, abort, answer });
   if (signal.aborted) onGone();

@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { type Env, withServer } from "./server_testing.ts";
-import { execCancellable } from "./client.ts";
+import { execCancellable, PartialExecError } from "./client.ts";
 import { execRoute } from "./server_exec.ts";
 import { LAB_TEST, within } from "./testing.ts";
 
@@ -228,5 +228,65 @@ Deno.test({
         stream: true,
       });
       assert.equal(kept.items.at(-1)!.value.droppedLines, 0);
+    }),
+});
+
+Deno.test({
+  name: "a streamed ping whose VM crashes mid-run ends with the error and the statistics of " +
+    "what it had sent and heard",
+  ...LAB_TEST,
+  fn: () =>
+    withServer(async (env) => {
+      const long = ["ping", "10.0.0.2", "-c", "100", "-i", "0.05"];
+      const crash = () => void env.lab.fault({ kind: "vm-crash", vm: "a" });
+      const r = await within(
+        10_000,
+        "POST",
+        streamed(env, { vm: "a", argv: long, stream: true }, (item) => {
+          if (/icmp_seq=3 /.test(item.value.line ?? "")) crash();
+        }),
+      );
+      const last = r.items.at(-1)!.value;
+      assert.match(last.error.message, /VM "a" crashed before it answered/);
+      // It said the replies and the error alone: the requests it had sent were lost with it.
+      const result = last.result;
+      assert.equal(result?.kind, "ping", JSON.stringify(last));
+      assert.ok(result.transmitted >= 3 && result.transmitted < 100, JSON.stringify(result));
+      assert.ok(result.received >= 3, JSON.stringify(result));
+      assert.equal(result.replies.length, result.received);
+      assert.equal(last.droppedLines, 0);
+      const said = r.items.slice(0, -1).map((i) => i.value.line);
+      const text: string[] = result.text.split("\n");
+      assert.deepEqual(text.slice(0, said.length), said);
+      assert.deepEqual(text.slice(said.length, said.length + 2), [
+        "",
+        "--- 10.0.0.2 ping statistics ---",
+      ]);
+      assert.match(
+        text[said.length + 2],
+        new RegExp(`^${result.transmitted} packets transmitted, ${result.received} received, `),
+      );
+      assert.match(
+        text[said.length + 3],
+        /^rtt min\/avg\/max\/mdev = [\d.]+\/[\d.]+\/[\d.]+\/[\d.]+ ms$/,
+      );
+
+      // The CLI's client hands it over with the error, which `vlab exec` prints before the error.
+      const rebooted = performance.now() + 10_000;
+      while (env.lab.vmState("a") !== "running") {
+        assert.ok(performance.now() < rebooted, "a did not reboot");
+        await new Promise((done) => setTimeout(done, 20));
+      }
+      let heard = 0;
+      const cut = await execCancellable(env.record, "a", long, {
+        onLine: (line) => {
+          if (/icmp_seq=2 /.test(line)) crash();
+          heard++;
+        },
+      }).then(() => null, (e) => e);
+      assert.ok(cut instanceof PartialExecError, String(cut));
+      assert.match(cut.message, /VM "a" crashed before it answered/);
+      assert.ok((cut.result as { transmitted: number }).transmitted >= 2);
+      assert.ok(heard >= 3);
     }),
 });

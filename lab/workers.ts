@@ -62,6 +62,14 @@ interface Failure {
   hint: string;
 }
 
+/** Where a listening `exec` request's lines and counts go until its answer (`WorkerSet.request`). */
+export interface ExecListener {
+  /** An `exec-line`: a line of the workload's output. */
+  line(line: string): void;
+  /** An `exec-progress`: the workload's counts so far. */
+  progress(progress: unknown): void;
+}
+
 /**
  * The workers of one lab.
  *
@@ -87,7 +95,7 @@ export class WorkerSet {
    */
   readonly #pending = new Map<
     number,
-    { handle: WorkerHandle; answer: (m: FromWorker) => void; onLine?: (line: string) => void }
+    { handle: WorkerHandle; answer: (m: FromWorker) => void; listen?: ExecListener }
   >();
   #nextId = 1;
   /**
@@ -198,7 +206,10 @@ export class WorkerSet {
             break;
           case "exec-line":
             // Through the pending request's listener (none once it was answered).
-            this.#pending.get(m.id)?.onLine?.(m.line);
+            this.#pending.get(m.id)?.listen?.line(m.line);
+            break;
+          case "exec-progress":
+            this.#pending.get(m.id)?.listen?.progress(m.progress);
             break;
           case "exec-result":
           case "inspect-result":
@@ -215,16 +226,16 @@ export class WorkerSet {
   }
 
   /**
-   * Ask `handle` and await its answer (or the failure `answerPending` gives it). `onLine` gets the
-   * request's `exec-line` messages, which come before its answer.
+   * Ask `handle` and await its answer (or the failure `answerPending` gives it). `listen` gets the
+   * request's `exec-line` and `exec-progress` messages, which come before its answer.
    */
   request(
     handle: WorkerHandle,
     message: ToWorker & { id: number },
-    onLine?: (line: string) => void,
+    listen?: ExecListener,
   ): Promise<FromWorker> {
     return new Promise((resolve) => {
-      this.#pending.set(message.id, { handle, answer: resolve, onLine });
+      this.#pending.set(message.id, { handle, answer: resolve, listen });
       handle.worker.postMessage(message);
     });
   }

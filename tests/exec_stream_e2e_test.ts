@@ -150,3 +150,46 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name: "vlab exec: a vm-crash mid-stream prints the statistics of what the ping had sent and " +
+    "heard, then the error, exit 1",
+  ...E2E,
+  fn: () =>
+    withLab("pair", async (vlab, stateDir) => {
+      // 100 pings 0.1 s apart: 10 s unless a crashes.
+      const t0 = performance.now();
+      const child = spawnVlab(["exec", "a", "--", "ping", "10.0.0.2", "-c", "100", "-i", "0.1"], {
+        stateDir,
+      });
+      try {
+        let crashed: Promise<unknown> | null = null;
+        const run = await readLines(child, t0, (line) => {
+          if (crashed === null && /icmp_seq=2 /.test(line.text)) {
+            crashed = vlab("fault", "vm-crash", "a");
+          }
+        });
+        assert.ok(crashed !== null, "no second reply was printed before the end");
+        assert.equal(run.code, 1, run.stderr);
+        // It printed the replies, then the error alone: what the ping had sent was lost.
+        const text = run.lines.map((l) => l.text);
+        const stats = text.findIndex((t) => t === "--- 10.0.0.2 ping statistics ---");
+        assert.ok(stats > 2, text.join("\n"));
+        assert.equal(text[stats - 1], "");
+        const sent = /^(\d+) packets transmitted, (\d+) received/.exec(text[stats + 1]);
+        assert.ok(sent && Number(sent[1]) >= 2 && Number(sent[1]) < 100, text[stats + 1]);
+        const replies = text.filter((t) => /^64 bytes from /.test(t)).length;
+        assert.equal(replies, Number(sent[2]), text.join("\n"));
+        assert.match(text[stats + 2], /^rtt min\/avg\/max\/mdev = /);
+        assert.equal(text.length, stats + 3, text.join("\n"));
+        assertNoLineTwice(run.lines);
+        assert.equal(
+          run.stderr.split("\n")[0],
+          'vlab: VM "a" crashed before it answered',
+          run.stderr,
+        );
+      } finally {
+        reap(child);
+      }
+    }),
+});
