@@ -10,7 +10,12 @@ import { Command } from "@commander-js/extra-typings";
 import { controlJson, resolveLab } from "../lab/client.ts";
 import { type LabStatus, type LinkDirectionStatus, vmDevicesInOrder } from "../lab/metrics.ts";
 import { isVsockRouter } from "../lab/snapshot_types.ts";
-import type { VhostPciLinkSnapshot, VmReboot, VmRecovery } from "../lab/snapshot_types.ts";
+import {
+  bootsInSeconds,
+  type VhostPciLinkSnapshot,
+  type VmReboot,
+  type VmRecovery,
+} from "../lab/snapshot_types.ts";
 import { DROP_LABELS, WAIT_LABELS } from "../lab/link_counts.ts";
 import { count } from "../devices/base/plural.ts";
 import { mibText } from "../lab/memory_fit.ts";
@@ -256,7 +261,7 @@ export function formatRecovery(r: VmRecovery | undefined): string {
  * ```ts
  * import { formatReboot } from "./status.ts";
  * formatReboot({ ms: 3000, phase: "boot", bootsInMs: 1240 });
- * // "rebooting after vm-crash: its devices are back with no driver, its guest boots in 1.2 s (--ms 3000)"
+ * // "rebooting after vm-crash: its devices are back with no driver, its guest boots in 1.3 s (--ms 3000)"
  * ```
  */
 export function formatReboot(r: VmReboot): string {
@@ -268,7 +273,7 @@ export function formatReboot(r: VmReboot): string {
   }
   if (r.phase === "boot") {
     return "rebooting after vm-crash: its devices are back with no driver, its guest boots in " +
-      `${seconds(r.bootsInMs ?? 0)}${boot}`;
+      `${bootsInSeconds(r)} s${boot}`;
   }
   return `rebooting after vm-crash: its guest is starting (its drivers bring its devices up)${boot}`;
 }

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { bootsInSeconds } from "../lab/snapshot_types.ts";
 import { formatReboot, formatStatus } from "./status.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 
@@ -34,7 +35,7 @@ Deno.test("status says where a VM's reboot after vm-crash is, and how long its g
   const text = formatStatus(STATUS);
   assert.match(
     text,
-    /^ {2}b {2}rebooting after vm-crash: its devices are back with no driver, its guest boots in 1\.2 s \(--ms 3000\)$/m,
+    /^ {2}b {2}rebooting after vm-crash: its devices are back with no driver, its guest boots in 1\.3 s \(--ms 3000\)$/m,
   );
   assert.equal(text.split("rebooting after").length, 2, "a is not rebooting");
 });
@@ -54,7 +55,14 @@ Deno.test("each phase of a reboot after vm-crash reads as words", () => {
   );
   assert.equal(
     formatReboot({ ms: 500, phase: "boot", bootsInMs: 0 }),
-    "rebooting after vm-crash: its devices are back with no driver, its guest boots in 0.0 s " +
+    "rebooting after vm-crash: its devices are back with no driver, its guest boots in 0.1 s " +
       "(--ms 500)",
+  );
+  // Rounded up, never 0.0 while it boots (it said "boots in 0.0 s" in the boot's last 50 ms).
+  assert.deepEqual(
+    [1, 49, 100, 101, 1240, 3000].map((bootsInMs) =>
+      bootsInSeconds({ ms: 3000, phase: "boot", bootsInMs })
+    ),
+    ["0.1", "0.1", "0.1", "0.2", "1.3", "3.0"],
   );
 });

@@ -159,6 +159,21 @@ export function rebootLeftMs(r: VmReboot): number {
   return r.phase === "boot" ? r.bootsInMs ?? 0 : r.phase === "power-on" ? r.ms : 0;
 }
 
+/**
+ * What is left of a booting guest's wait, in seconds with one decimal, rounded up and at least
+ * 0.1 while it boots: "boots in 0.0 s" was said in the boot's last 50 ms.
+ *
+ * @example
+ * ```ts
+ * import { bootsInSeconds } from "./snapshot_types.ts";
+ * bootsInSeconds({ ms: 3000, phase: "boot", bootsInMs: 1240 }); // "1.3"
+ * bootsInSeconds({ ms: 3000, phase: "boot", bootsInMs: 20 }); // "0.1"
+ * ```
+ */
+export function bootsInSeconds(r: VmReboot): string {
+  return (Math.max(1, Math.ceil((r.bootsInMs ?? 0) / 100)) / 10).toFixed(1);
+}
+
 /** One VM. */
 export interface VmSnapshot {
   /** VM name. */

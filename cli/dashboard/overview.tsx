@@ -8,6 +8,7 @@
  */
 
 import {
+  bootsInSeconds,
   isVsockRouter,
   type LabSnapshot,
   type VmDisplayState,
@@ -330,6 +331,6 @@ export function OverviewPanel(props: OverviewProps) {
  */
 function rebootWords(r: VmReboot): string {
   if (r.phase === "power-on") return "powering on";
-  if (r.phase === "boot") return `boots in ${((r.bootsInMs ?? 0) / 1000).toFixed(1)}s`;
+  if (r.phase === "boot") return `boots in ${bootsInSeconds(r)}s`;
   return "guest starting";
 }

@@ -15,7 +15,7 @@ for (const [columns, rows] of [[80, 24], [140, 40]] as const) {
     const app = renderApp({ ...data, snapshot }, { columns, rows });
     try {
       const frame = app.frame();
-      assert.match(frame, /b +restarting +boots in 1\.2s/);
+      assert.match(frame, /b +restarting +boots in 1\.3s/);
       assert.equal(frame.split("boots in").length, 2, "only b reboots");
     } finally {
       app.unmount();
