@@ -72,7 +72,7 @@ import {
   parseFault,
 } from "./faults.ts";
 import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
-import { crashAndReboot, parkPeerIotlbs, type RebootParts } from "./vm_reboot.ts";
+import { crashAndReboot, dropServedLinks, type RebootParts } from "./vm_reboot.ts";
 import { bootsInSeconds, type VmReboot } from "./snapshot_types.ts";
 import { CpuPlacement, machineIdleMeter, PLACEMENT_PERIOD_MS } from "./placement.ts";
 import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
@@ -438,8 +438,16 @@ export class Lab {
       },
       failed: (h, message, hint) => {
         if (h.kind === "guest") {
-          // A failed guest translates no more: the vIOMMUs it served through stop waiting for it.
-          parkPeerIotlbs(this.#rebootParts, h.owner, (i) => this.iommuOf(i));
+          // A failed guest serves its vhost-pci links no more: each frontend takes its link down
+          // (it stayed up with nobody serving it), and the vIOMMUs it served through stop waiting
+          // for it, as for a crashed VM.
+          dropServedLinks(
+            this.#rebootParts,
+            h.owner,
+            this.events,
+            "guest-failed",
+            (i) => this.iommuOf(i),
+          );
           // Nor does it refill its receive rings: its links lose their carrier for good, as
           // a crashed VM's do until it reboots, so that its peers drop what they send to it
           // (`link down`) instead of stalling on a link ring it never drains.

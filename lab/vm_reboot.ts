@@ -89,6 +89,39 @@ export function dropDeadPeer(parts: RebootParts, link: VhostPciLinkPlan): number
 }
 
 /**
+ * VM `vm`'s guest is gone (`vm-crash`, or its guest worker failed): every vhost-pci link it served
+ * is dropped as its own stop would have ({@linkcode dropDeadPeer}: each `a` takes its link down),
+ * with a `link-down` event about `vm` (`reason`), and its IOTLBs in the frontends' vIOMMUs are
+ * parked ({@linkcode parkPeerIotlbs}). Returns the links dropped.
+ *
+ * @example
+ * ```ts ignore
+ * dropServedLinks(parts, "b", lab.events, "guest-failed", (i) => lab.iommuOf(i));
+ * ```
+ */
+export function dropServedLinks(
+  parts: RebootParts,
+  vm: string,
+  events: EventLog,
+  reason: "vm-crash" | "guest-failed",
+  iommuOf: (vmIndex: number) => SharedArrayBuffer | null,
+): VhostPciLinkPlan[] {
+  parkPeerIotlbs(parts, vm, iommuOf);
+  const served = (parts.plan.vhostPciLinks ?? []).filter((l) => l.peer.vm === vm);
+  for (const l of served) {
+    const connection = dropDeadPeer(parts, l);
+    events.emit("link-down", vm, {
+      nic: l.peer.device,
+      vhostPci: l.name,
+      frontend: `${l.frontend.vm}:${l.frontend.nic}`,
+      reason,
+      ...(connection > 0 ? { connection } : {}),
+    });
+  }
+  return served;
+}
+
+/**
  * VM `vm` is gone (it crashed, or its guest worker failed): each IOTLB it kept in a frontend's
  * vIOMMU (a vhost-pci link it served through `a`'s vIOMMU) is parked, so that `a`'s UNMAPs stop
  * waiting for a thread that no longer runs (they timed out after 1 s each, with IOERR, for as
@@ -357,17 +390,7 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
   host.carrier(false);
   // The dead b serves no more: each a sees its link go down now, its rings as they were, and
   // a's UNMAPs stop waiting for b's IOTLB (b's next guest builds a new one).
-  parkPeerIotlbs(parts, vm, host.iommuOf);
-  for (const l of served) {
-    const connection = dropDeadPeer(parts, l);
-    events.emit("link-down", vm, {
-      nic: l.peer.device,
-      vhostPci: l.name,
-      frontend: `${l.frontend.vm}:${l.frontend.nic}`,
-      reason: "vm-crash",
-      ...(connection > 0 ? { connection } : {}),
-    });
-  }
+  dropServedLinks(parts, vm, events, "vm-crash", host.iommuOf);
   let saved: SavedRegisters | undefined;
   /** Register accesses the dead guest had queued that no device performed. */
   let dropped = 0;

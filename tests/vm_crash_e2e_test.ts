@@ -13,7 +13,13 @@ import assert from "node:assert/strict";
 import { peerServing } from "../devices/vhost_pci/mod.ts";
 import { QueueWord, queueWord } from "../devices/virtio/mmio.ts";
 import type { Lab } from "../lab/lab.ts";
-import { LAB_TEST, startTestLab, vmRestarted, waitForValue } from "../lab/testing.ts";
+import {
+  LAB_TEST,
+  startLabWithFailingGuest,
+  startTestLab,
+  vmRestarted,
+  waitForValue,
+} from "../lab/testing.ts";
 import { deviceControl } from "../lab/wire/control.ts";
 import type { PingResult } from "../lab/guest/workloads/ping.ts";
 import { prometheusMetrics } from "../lab/prometheus.ts";
@@ -441,6 +447,38 @@ Deno.test({
         assert.equal(regs[queueWord(q, QueueWord.DROP_INTERRUPTS)], 0);
       }
       assert.ok((await lab.fault({ kind: "backend-crash", vm: "b", mode: "exit" })).ok);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a failed guest worker on b (a vhost-pci link's serving side): a's link goes down, as for a vm-crash",
+  ...LAB_TEST,
+  fn: async () => {
+    // b's guest fails as it receives a workload. a's link stayed up with nobody serving its
+    // queues: a's sends went into rings nobody drained, its guest never heard of it.
+    const lab = await startLabWithFailingGuest(vhostPci(false), "b", { message: "b broke" });
+    try {
+      await waitServing(lab, "b serving a");
+      const from = eventsOf(lab).length;
+      await lab.exec("b", ["ping", "10.0.0.1", "-c", "1"]);
+      await waitForValue("b failed", () => lab.vmState("b") === "failed" || null);
+      assert.equal(peerServing(aRegs(lab)), false);
+      const down = eventsOf(lab).slice(from).find((e) =>
+        e.kind === "link-down" && e.subject === "b"
+      );
+      assert.equal(down?.detail?.reason, "guest-failed");
+      assert.equal(down?.detail?.vhostPci, "a-b");
+      // a's guest hears it from its NIC's link status (a configuration interrupt).
+      await waitForValue(
+        "a's link-down",
+        () =>
+          eventsOf(lab).slice(from).find((e) => e.kind === "link-down" && e.subject === "a") ??
+            null,
+      );
     } finally {
       await lab.stop();
     }
