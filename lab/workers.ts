@@ -207,6 +207,8 @@ export class WorkerSet {
           case "exec-line":
             // Through the pending request's listener (none once it was answered).
             this.#pending.get(m.id)?.listen?.line(m.line);
+            // Its counts in the same turn: nothing (a crash) comes between the two.
+            if (m.progress !== undefined) this.#pending.get(m.id)?.listen?.progress(m.progress);
             break;
           case "exec-progress":
             this.#pending.get(m.id)?.listen?.progress(m.progress);

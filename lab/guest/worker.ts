@@ -104,8 +104,10 @@ async function start(msg: VmStart): Promise<void> {
   const jobs = new Map<number, AbortController>();
   // A workload's line as it happens, to the main thread: before its `exec-result` (one port, in
   // order), and never after it (its job is gone then).
-  const execLine = (id: number) => (line: string) => {
-    if (jobs.has(id)) post({ type: "exec-line", id, line });
+  const execLine = (id: number) => (line: string, progress?: unknown) => {
+    if (jobs.has(id)) {
+      post({ type: "exec-line", id, line, ...(progress !== undefined ? { progress } : {}) });
+    }
   };
   // Its counts so far, the same way (with its lines only).
   const execProgress = (id: number) => (progress: unknown) => {

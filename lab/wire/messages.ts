@@ -195,7 +195,13 @@ export type FromWorker =
    * A line of workload `id`'s output as it happens (a ping's reply), posted only when its `exec`
    * asked for `lines`; every one comes before the workload's `exec-result`.
    */
-  | { type: "exec-line"; id: number; line: string }
+  | {
+    type: "exec-line";
+    id: number;
+    line: string;
+    /** The counts the line's event changed (a ping's reply), said with it (`exec-progress`). */
+    progress?: unknown;
+  }
   /**
    * Workload `id`'s counts so far (a ping's `PingProgress` in `guest/workloads/options.ts`: with
    * each request sent and each reply), posted only beside its lines; each comes before its

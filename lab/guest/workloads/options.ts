@@ -93,13 +93,16 @@ export interface WorkloadOptions {
    * so a listener that printed them prints the rest of `text` and no line twice. Say a line per
    * event a user waits for, never one per frame: each is a message to the main thread.
    */
-  onLine?: (line: string) => void;
+  onLine?: (line: string, progress?: WorkloadProgress) => void;
   /**
    * Where the workload says its counts so far, present only beside `onLine`: a ping says them
    * with each request it sends and each reply it gets ({@linkcode PingProgress}). They let the
    * lab answer what a workload had done when its guest can no longer answer (a `vm-crash`
    * terminates it mid-run): a ping's statistics of the requests sent and the replies heard, as
-   * iputils prints them when interrupted.
+   * iputils prints them when interrupted. Counts that an event with a line changed (a reply, a
+   * failed send) go with that line, as `onLine`'s `progress`, not here: the line and its counts
+   * reach the lab in one message, so that a crash between them cannot print a reply that the
+   * statistics do not count.
    */
   onProgress?: (progress: WorkloadProgress) => void;
 }

@@ -18,6 +18,7 @@ import {
   broadcastDestination,
   Changes,
   noInterface,
+  type PingProgress,
   waitFor,
   waitUntil,
   type WorkloadError,
@@ -162,10 +163,11 @@ export async function runPing(
     };
   }
   const lines: string[] = [];
-  // A line of the run, as it happens: into the text, and to whoever listens (`onLine`).
-  const say = (line: string) => {
+  // A line of the run, as it happens: into the text, and to whoever listens (`onLine`), with the
+  // counts its event changed, if any (one message: the lab never hears the one without the other).
+  const say = (line: string, news?: PingProgress) => {
     lines.push(line);
-    opts.onLine?.(line);
+    opts.onLine?.(line, news);
   };
   say(`PING ${dst} (${dst}) ${args.size}(${args.size + PING_OVERHEAD}) bytes of data.`);
   const replies: { seq: number; rttMs: number }[] = [];
@@ -176,9 +178,10 @@ export async function runPing(
   const changes = new Changes(); // a reply came
   let transmitted = 0;
   let start = opts.clock.now();
-  // The counts so far, to whoever listens (`onProgress`): with each request sent and each reply.
-  const progress = (reply?: { seq: number; rttMs: number }) =>
-    opts.onProgress?.({
+  // The counts so far, for whoever listens to them (`onProgress`): with each request sent (to
+  // `onProgress`) and each reply (with its line).
+  const counts = (reply?: { seq: number; rttMs: number }): PingProgress | undefined =>
+    opts.onProgress === undefined ? undefined : {
       kind: "ping",
       dst,
       transmitted,
@@ -186,7 +189,7 @@ export async function runPing(
       duplicates,
       elapsedMs: opts.clock.now() - start,
       ...(reply !== undefined ? { reply } : {}),
-    });
+    };
   const opened = stack.pingOpen((r) => {
     const s = sent.get(r.seq);
     if (s === undefined) return;
@@ -197,21 +200,18 @@ export async function runPing(
     } ms`;
     if (s.answered) {
       duplicates++;
-      say(`${text} (DUP!)`);
-      progress();
+      say(`${text} (DUP!)`, counts());
       return;
     }
     s.answered = true;
     if (now > s.deadline) {
       late++;
-      say(`${text} (late, after -W ${args.timeoutS} s)`);
-      progress();
+      say(`${text} (late, after -W ${args.timeoutS} s)`, counts());
       return;
     }
     const reply = { seq: r.seq, rttMs: rtt };
     replies.push(reply);
-    say(text);
-    progress(reply);
+    say(text, counts(reply));
     changes.ring();
   });
   if (!opened.ok) {
@@ -243,11 +243,12 @@ export async function runPing(
       transmitted++;
       if (o === "sent" || o === "arp-pending") {
         sent.set(seq16, { sentAt, deadline: sentAt + timeoutMs, answered: false });
+        const news = counts();
+        if (news !== undefined) opts.onProgress?.(news);
       } else {
         sent.delete(seq16);
-        say(`ping: sendmsg: ${o} (icmp_seq=${seq16})`);
+        say(`ping: sendmsg: ${o} (icmp_seq=${seq16})`, counts());
       }
-      progress();
       if (seq < args.count) await waitUntil(opts, sentAt + args.intervalS * 1000);
       seq++;
     }

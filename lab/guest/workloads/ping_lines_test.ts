@@ -82,15 +82,21 @@ Deno.test("ping says its counts with each request and reply (onProgress): the la
     return replies === 2 ? [] : replies === 3 ? [...frames, ...frames] : frames;
   };
   const progress: PingProgress[] = [];
+  const withLine: [string, PingProgress][] = [];
   const tally = new ExecTally();
   const args = { ...ARGS, intervalS: 0.01, timeoutS: 0.5 };
+  // As the guest worker does: a line and the counts it changed in one message, line first.
+  const heard = (p: PingProgress) => {
+    progress.push(p);
+    tally.progress(p);
+  };
   const r = await net.run(runPing(net.a.stack, args, {
     ...simOptions(net),
-    onLine: (l: string) => tally.line(l),
-    onProgress: (p: PingProgress) => {
-      progress.push(p);
-      tally.progress(p);
+    onLine: (l: string, p?: PingProgress) => {
+      tally.line(l);
+      if (p !== undefined) (withLine.push([l, p]), heard(p));
     },
+    onProgress: heard,
   })) as PingResult;
   // Sent 1, reply 1, sent 2, sent 3, reply 3, its duplicate (the order of sends and replies
   // depends on the link's timing; the counts do not).
@@ -102,8 +108,14 @@ Deno.test("ping says its counts with each request and reply (onProgress): the la
   assert.equal(last.dst, "10.0.0.2");
   // What the lab builds from them (when the guest cannot answer) is the ping's own result but
   // for its time, which the lab counts to now.
-  const heard = tally.partial()!;
+  const built = tally.partial()!;
   const noTime = (t: string) => t.replace(/time \d+ms/, "time Tms");
-  assert.equal(noTime(heard.text), noTime(r.text));
-  assert.deepEqual({ ...heard, text: "" }, { ...r, text: "" });
+  assert.equal(noTime(built.text), noTime(r.text));
+  assert.deepEqual({ ...built, text: "" }, { ...r, text: "" });
+  // Each reply's line carries its counts: a crash cannot come between the two.
+  assert.deepEqual(withLine.map(([l, p]) => [/icmp_seq=(\d+)/.exec(l)?.[1], p.reply?.seq]), [
+    ["1", 1],
+    ["3", 3],
+    ["3", undefined],
+  ]);
 });
