@@ -60,6 +60,14 @@ async function ping(lab: Lab, from: string, to: string, n = 3): Promise<number> 
   return (r.result as PingResult).received;
 }
 
+/** Wait for the `link-down` event about `vm` logged since `from` (its guest heard its link go). */
+function linkDownOf(lab: Lab, vm: string, from: number) {
+  return waitForValue(
+    `${vm}'s link-down`,
+    () => eventsOf(lab).slice(from).find((e) => e.kind === "link-down" && e.subject === vm) ?? null,
+  );
+}
+
 /** Events since `from` (an index into the log's recent events). */
 function eventsOf(lab: Lab) {
   return lab.events.recent();
@@ -334,12 +342,7 @@ Deno.test({
       assert.equal(down?.detail?.reason, "vm-crash");
       assert.equal(down?.detail?.vhostPci, "a-b");
       // a's guest heard it from its NIC's link status (a configuration interrupt).
-      await waitForValue(
-        "a's link-down",
-        () =>
-          eventsOf(lab).slice(from).find((e) => e.kind === "link-down" && e.subject === "a") ??
-            null,
-      );
+      await linkDownOf(lab, "a", from);
       await vmRestarted(lab, "b", from);
       const again = await waitServing(lab, "b's new guest serving a");
       // The same connection (a never reset its NIC), resumed from a's state records.
@@ -473,12 +476,7 @@ Deno.test({
       assert.equal(down?.detail?.reason, "guest-failed");
       assert.equal(down?.detail?.vhostPci, "a-b");
       // a's guest hears it from its NIC's link status (a configuration interrupt).
-      await waitForValue(
-        "a's link-down",
-        () =>
-          eventsOf(lab).slice(from).find((e) => e.kind === "link-down" && e.subject === "a") ??
-            null,
-      );
+      await linkDownOf(lab, "a", from);
     } finally {
       await lab.stop();
     }
