@@ -238,12 +238,7 @@ Deno.test({
       );
       assert.deepEqual(down?.detail, { reason: "vm-crash", vm: "b" });
       // a's guest hears it from its NIC's link status (a configuration interrupt).
-      await waitForValue(
-        "a's NIC link-down",
-        () =>
-          eventsOf(lab).slice(from).find((e) => e.kind === "link-down" && e.subject === "a") ??
-            null,
-      );
+      await linkDownOf(lab, "a", from);
       await vmRestarted(lab, "b", from);
       assert.equal(lab.linkUp("a-b"), true);
       const up = eventsOf(lab).slice(from).find((e) => e.kind === "link-up" && e.subject === "a-b");
