@@ -11,6 +11,7 @@ import { controlJson, resolveLab } from "../lab/client.ts";
 import { type LabStatus, type LinkDirectionStatus, vmDevicesInOrder } from "../lab/metrics.ts";
 import { isVsockRouter } from "../lab/snapshot_types.ts";
 import {
+  bootSeconds,
   bootsInSeconds,
   type VhostPciLinkSnapshot,
   type VmReboot,
@@ -268,7 +269,7 @@ export function formatReboot(r: VmReboot): string {
   const boot = r.ms > 0 ? ` (--ms ${r.ms})` : "";
   if (r.phase === "power-on") {
     return `rebooting after vm-crash: its devices are powering on${
-      r.ms > 0 ? `, then its guest boots for ${seconds(r.ms)}` : ""
+      r.ms > 0 ? `, then its guest boots for ${bootSeconds(r)} s` : ""
     }`;
   }
   if (r.phase === "boot") {
@@ -276,11 +277,6 @@ export function formatReboot(r: VmReboot): string {
       `${bootsInSeconds(r)} s${boot}`;
   }
   return `rebooting after vm-crash: its guest is starting (its drivers bring its devices up)${boot}`;
-}
-
-/** `1.2 s`: milliseconds as seconds, one decimal. */
-function seconds(ms: number): string {
-  return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
 }
 
 /** `IOTLB 17 hits 1 miss, 1 invalidation, 0 faults` (a vIOMMU domain's, or a peer's). */

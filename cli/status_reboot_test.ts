@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { bootsInSeconds } from "../lab/snapshot_types.ts";
+import { bootSeconds, bootsInSeconds } from "../lab/snapshot_types.ts";
 import { formatReboot, formatStatus } from "./status.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 
@@ -57,6 +57,15 @@ Deno.test("each phase of a reboot after vm-crash reads as words", () => {
     formatReboot({ ms: 500, phase: "boot", bootsInMs: 0 }),
     "rebooting after vm-crash: its devices are back with no driver, its guest boots in 0.1 s " +
       "(--ms 500)",
+  );
+  // A boot time under 50 ms, while the devices power on: it said "boots for 0.0 s".
+  assert.equal(
+    formatReboot({ ms: 30, phase: "power-on" }),
+    "rebooting after vm-crash: its devices are powering on, then its guest boots for 0.1 s",
+  );
+  assert.deepEqual(
+    [1, 30, 100, 1250, 3000].map((ms) => bootSeconds({ ms, phase: "power-on" })),
+    ["0.1", "0.1", "0.1", "1.3", "3.0"],
   );
   // Rounded up, never 0.0 while it boots (it said "boots in 0.0 s" in the boot's last 50 ms).
   assert.deepEqual(

@@ -73,7 +73,7 @@ import {
 } from "./faults.ts";
 import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
 import { crashAndReboot, dropServedLinks, type RebootParts } from "./vm_reboot.ts";
-import { bootsInSeconds, type VmReboot } from "./snapshot_types.ts";
+import { bootSeconds, bootsInSeconds, type VmReboot } from "./snapshot_types.ts";
 import { CpuPlacement, machineIdleMeter, PLACEMENT_PERIOD_MS } from "./placement.ts";
 import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
 import { type V8Helpers, v8Helpers } from "./v8_helpers.ts";
@@ -253,7 +253,7 @@ function bootLeft(r: VmReboot | null): string {
   if (r === null || r.ms === 0) return "";
   if (r.phase === "boot") return `; its guest boots in ${bootsInSeconds(r)} s`;
   if (r.phase === "power-on") {
-    return `; its guest boots ${(r.ms / 1000).toFixed(1)} s after its devices power on`;
+    return `; its guest boots ${bootSeconds(r)} s after its devices power on`;
   }
   return "";
 }

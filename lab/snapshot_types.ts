@@ -171,7 +171,28 @@ export function rebootLeftMs(r: VmReboot): number {
  * ```
  */
 export function bootsInSeconds(r: VmReboot): string {
-  return (Math.max(1, Math.ceil((r.bootsInMs ?? 0) / 100)) / 10).toFixed(1);
+  return tenthsUp(r.bootsInMs ?? 0);
+}
+
+/**
+ * A reboot's whole boot time (`ms`, the crash's `--ms`), in seconds with one decimal, rounded up
+ * and at least 0.1 when there is one, as {@linkcode bootsInSeconds} says what is left of it: a
+ * `--ms 30` was said "its guest boots for 0.0 s" while its devices powered on.
+ *
+ * @example
+ * ```ts
+ * import { bootSeconds } from "./snapshot_types.ts";
+ * bootSeconds({ ms: 3000, phase: "power-on" }); // "3.0"
+ * bootSeconds({ ms: 30, phase: "power-on" }); // "0.1"
+ * ```
+ */
+export function bootSeconds(r: VmReboot): string {
+  return tenthsUp(r.ms);
+}
+
+/** `ms` as seconds with one decimal, rounded up to the next tenth, 0.1 at least. */
+function tenthsUp(ms: number): string {
+  return (Math.max(1, Math.ceil(ms / 100)) / 10).toFixed(1);
 }
 
 /** One VM. */
