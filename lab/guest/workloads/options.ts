@@ -118,11 +118,15 @@ export interface WorkloadOptions {
  * ```
  */
 export interface PingProgress {
+  /** The workload whose counts these are. */
   kind: "ping";
   /** The destination, as the summary names it. */
   dst: string;
+  /** Echo requests it sent so far (those a failed send ended included). */
   transmitted: number;
+  /** Replies that came after their `-W` (counted, not received in time). */
   late: number;
+  /** Replies to a request already answered (`(DUP!)`). */
   duplicates: number;
   /** Milliseconds since the ping started, by the guest's clock. */
   elapsedMs: number;
