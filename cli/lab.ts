@@ -10,13 +10,8 @@
 import { parseWorkload, USAGE } from "../lab/guest/workloads/args.ts";
 import { STDIN_SOURCE, topologyFileWarnings } from "../lab/topology/files.ts";
 import { Command } from "@commander-js/extra-typings";
-import {
-  controlJson,
-  type ExecAnswer,
-  execCancellable,
-  PartialExecError,
-  resolveLab,
-} from "../lab/client.ts";
+import { controlJson, type ExecAnswer, execCancellable, resolveLab } from "../lab/client.ts";
+import { PartialExecError } from "../lab/errors.ts";
 import { EXEC_LINE_QUEUE_BYTES } from "../lab/server_exec.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import { isDrillFile, isDrillText, startAgain, topologyArg, upAgain } from "../lab/start_again.ts";
@@ -489,7 +484,7 @@ function execCommand() {
           // nothing is said; 130 as for a SIGINT.
           if (abort.signal.aborted) throw new CliExit(EXIT_CODES.interrupted);
           // Its VM crashed mid-run: what it had done (a ping's statistics), then the error.
-          if (e instanceof PartialExecError) await printRest(e.result, said, e.droppedLines);
+          if (e instanceof PartialExecError) await printRest(e.partial, said, e.droppedLines);
           throw e;
         }
         const { result } = answer;

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { LabError, labStoppedError } from "./errors.ts";
+import { LabError, labStoppedError, PartialExecError } from "./errors.ts";
 import { typeName } from "./arg_checks.ts";
 import { captureHeader, ringLinkProblem, unknownLinkProblem } from "./link_control.ts";
 import { MAX_CAPTURE_MS } from "./capture.ts";
@@ -298,6 +298,9 @@ export interface VmHandle {
    * ({@linkcode ExecOptions.onLine}). `argv` that is no non-empty array of strings, or options of
    * the wrong type (an `onLine` that is no function), are a `TypeError`. The result's type is
    * the workload's ({@linkcode WorkloadResults}) when `argv` is written out (`["ping", …]`).
+   * A workload run with `onLine` whose VM crashes mid-run (`vm-crash`) throws a
+   * {@linkcode PartialExecError}: its `partial` is what it had done, as the lab heard it (a
+   * ping's requests sent, replies heard and iputils' statistics in `text`).
    */
   exec<W extends keyof WorkloadResults>(
     argv: readonly [W, ...string[]],
@@ -312,7 +315,8 @@ export interface VmHandle {
    * A workload that never ran (its port already bound, words it does not take) makes `spawn`
    * itself throw that `LabError` (`workload-failed`); on a stopped lab it throws `no-lab`, as
    * `exec` does. `options` as `exec`'s (`onLine` hears its lines while `result` is pending);
-   * `result` has the workload's type as `exec`'s has.
+   * `result` has the workload's type as `exec`'s has, and throws a {@linkcode PartialExecError}
+   * as `exec` does when its VM crashes mid-run.
    */
   spawn<W extends keyof WorkloadResults>(
     argv: readonly [W, ...string[]],
@@ -567,8 +571,13 @@ const WAIT_MODES: readonly unknown[] = ["hot", "async"];
  * `workload-failed`.
  */
 function outcome(r: ExecOutcome): Record<string, unknown> {
-  if (!r.ok) throw new LabError(r.code ?? "workload-failed", r.message, r.hint);
-  return r.result as Record<string, unknown>;
+  if (r.ok) return r.result as Record<string, unknown>;
+  const error = new LabError(r.code ?? "workload-failed", r.message, r.hint);
+  // Failed mid-run (its VM crashed) after the lab had heard what it did: that comes with it.
+  if (typeof r.partial === "object" && r.partial !== null) {
+    throw new PartialExecError(error, r.partial as PingResult);
+  }
+  throw error;
 }
 
 /** Throw the `LabError` when `link` cannot be impaired or captured (`ringLinkProblem`). */

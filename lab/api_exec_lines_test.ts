@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { startLab } from "../mod.ts";
+import { LabError, PartialExecError, type PingResult, startLab } from "../mod.ts";
 import { LAB_TEST } from "./testing.ts";
 
 const MINI = {
@@ -70,6 +70,49 @@ Deno.test({
       } finally {
         globalThis.removeEventListener("error", onError);
       }
+    } finally {
+      await lab.stop();
+      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", before);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "a vm-crash mid-run makes exec and spawn's result throw a PartialExecError whose " +
+    "partial is what the ping had sent and heard, with its statistics",
+  ...LAB_TEST,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "vlab-api-partial-" });
+    const before = Deno.env.get("VLAB_STATE_DIR");
+    Deno.env.set("VLAB_STATE_DIR", dir);
+    const lab = await startLab(MINI, { stopOnSignals: false });
+    const long = ["ping", "10.1.0.2", "-c", "100", "-i", "0.05"] as const;
+    // The VM crashes at the second reply; the error comes with what the ping had done.
+    const crashAt = (line: string) => {
+      if (/icmp_seq=2 /.test(line)) void lab.lab.fault({ kind: "vm-crash", vm: "a" });
+    };
+    const check = (e: unknown) => {
+      assert.ok(e instanceof PartialExecError, String(e));
+      assert.ok(e instanceof LabError);
+      assert.equal(e.code, "workload-failed");
+      assert.match(e.message, /VM "a" crashed before it answered/);
+      const partial: PingResult = e.partial;
+      assert.ok(partial.transmitted >= 2 && partial.transmitted < 100, String(partial.transmitted));
+      assert.ok(partial.received >= 2);
+      assert.match(partial.text, /--- 10\.1\.0\.2 ping statistics ---\n\d+ packets transmitted/);
+      return true;
+    };
+    try {
+      await assert.rejects(lab.vm("a").exec(long, { onLine: crashAt }), check);
+      const rebooted = performance.now() + 10_000;
+      while (lab.vm("a").state() !== "running") {
+        assert.ok(performance.now() < rebooted, "a did not reboot");
+        await new Promise((done) => setTimeout(done, 20));
+      }
+      const spawned = await lab.vm("a").spawn(long, { onLine: crashAt });
+      await assert.rejects(spawned.result, check);
     } finally {
       await lab.stop();
       if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { LabError, type LabErrorCode } from "./errors.ts";
+import { LabError, type LabErrorCode, PartialExecError } from "./errors.ts";
+import type { PingResult } from "./guest/workloads/ping.ts";
 import { type ProcessState, processState } from "./proc.ts";
 import { findLabs, type FoundLab, type LabRecord, removeStaleLab, stateRoot } from "./state.ts";
 import { quote, shellArg } from "../devices/base/quote.ts";
@@ -615,36 +616,9 @@ async function execStream<T>(
   } catch (e) {
     // Failed after lines had gone (its VM crashed): what it had done comes with the error.
     const { result, droppedLines } = last as { result?: unknown; droppedLines?: unknown };
-    if (!(e instanceof LabError) || result === undefined) throw e;
-    throw new PartialExecError(e, result, typeof droppedLines === "number" ? droppedLines : 0);
-  }
-}
-
-/**
- * The error of a streamed workload that failed mid-run (its VM crashed) once the lab had heard
- * what it had done: `result` is that (a ping's counts, its statistics in `text`), as the stream's
- * last object gave it beside `error`; `droppedLines` as {@linkcode ExecAnswer.droppedLines}.
- *
- * @example
- * ```ts ignore
- * import { PartialExecError } from "./client.ts";
- * try {
- *   await execCancellable(record, "a", ["ping", "10.0.0.2", "-c", "100"], { onLine: console.log });
- * } catch (e) {
- *   if (e instanceof PartialExecError) console.log((e.result as { text: string }).text);
- * }
- * ```
- */
-export class PartialExecError extends LabError {
-  /**
-   * Make one from the stream's error and what came beside it.
-   *
-   * @param error the failure, as the lab said it
-   * @param result what the workload had done before it failed
-   * @param droppedLines lines the lab dropped while its reader was behind
-   */
-  constructor(error: LabError, readonly result: unknown, readonly droppedLines: number) {
-    super(error.code, error.message, error.hint, error.details);
-    this.name = "LabError";
+    if (!(e instanceof LabError) || typeof result !== "object" || result === null) throw e;
+    throw new PartialExecError(e, result as PingResult, {
+      droppedLines: typeof droppedLines === "number" ? droppedLines : 0,
+    });
   }
 }

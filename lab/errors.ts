@@ -6,6 +6,7 @@
  */
 
 import { escapeControl, quote } from "../devices/base/quote.ts";
+import type { PingResult } from "./guest/workloads/ping.ts";
 
 /** Stable codes of {@linkcode LabError}. */
 export type LabErrorCode =
@@ -112,5 +113,51 @@ export class LabError extends Error {
       configurable: true,
       enumerable: false,
     });
+  }
+}
+
+/**
+ * The error of a workload that failed mid-run (its VM crashed: `VM "a" crashed before it
+ * answered`) once the lab had heard what it had done: `partial` is that, the workload's result
+ * so far. Only a `ping` says what it has done as it runs, so it is a `PingResult`: the requests
+ * sent, the replies heard, and its `text`, the lines then iputils' statistics, as iputils prints
+ * them when interrupted. A script's
+ * `lab.vm(x).exec` and `spawn`'s `result` throw it for a workload run with `onLine` (without it
+ * the guest says nothing before its end, and the error is a plain `LabError`); `vlab exec` prints
+ * `partial`'s statistics before the error. `droppedLines`: lines of a streamed `POST /exec` that
+ * the lab dropped while its reader was behind (0 in a script).
+ *
+ * @example
+ * ```ts ignore
+ * import { PartialExecError } from "./mod.ts";
+ * try {
+ *   await lab.vm("a").exec(["ping", "10.0.0.2", "-c", "100"], { onLine: console.log });
+ * } catch (e) {
+ *   if (e instanceof PartialExecError) console.log(e.partial.text); // its statistics
+ *   else throw e;
+ * }
+ * ```
+ */
+export class PartialExecError extends LabError {
+  /** What the ping had done before it failed, as the lab heard it. */
+  readonly partial: PingResult;
+  /** Lines of a streamed `POST /exec` the lab dropped while its reader was behind. */
+  readonly droppedLines: number;
+
+  /**
+   * Make one from the failure and what came beside it.
+   *
+   * @param error the failure, as the lab said it
+   * @param partial what the workload had done before it failed
+   * @param options `droppedLines`, as {@linkcode PartialExecError.droppedLines} (0 unless given)
+   */
+  constructor(
+    error: LabError,
+    partial: PingResult,
+    options: { droppedLines?: number } = {},
+  ) {
+    super(error.code, error.message, error.hint, error.details);
+    this.partial = partial;
+    this.droppedLines = options.droppedLines ?? 0;
   }
 }

@@ -10,7 +10,8 @@
 
 import assert from "node:assert/strict";
 import { type Env, withServer } from "./server_testing.ts";
-import { execCancellable, PartialExecError } from "./client.ts";
+import { execCancellable } from "./client.ts";
+import { PartialExecError } from "./errors.ts";
 import { execRoute } from "./server_exec.ts";
 import { LAB_TEST, within } from "./testing.ts";
 
@@ -286,7 +287,7 @@ Deno.test({
       }).then(() => null, (e) => e);
       assert.ok(cut instanceof PartialExecError, String(cut));
       assert.match(cut.message, /VM "a" crashed before it answered/);
-      assert.ok((cut.result as { transmitted: number }).transmitted >= 2);
+      assert.ok((cut.partial as { transmitted: number }).transmitted >= 2);
       assert.ok(heard >= 3);
     }),
 });

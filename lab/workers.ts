@@ -204,12 +204,16 @@ export class WorkerSet {
           case "event":
             this.#hooks.event(handle, m.kind, m.detail);
             break;
-          case "exec-line":
-            // Through the pending request's listener (none once it was answered).
-            this.#pending.get(m.id)?.listen?.line(m.line);
-            // Its counts in the same turn: nothing (a crash) comes between the two.
-            if (m.progress !== undefined) this.#pending.get(m.id)?.listen?.progress(m.progress);
+          case "exec-line": {
+            // Through the pending request's listener (none once it was answered): its counts
+            // first, then the line, in the same turn. The line's listener may end the request
+            // (a script's onLine that crashes the VM answers it at once): the counts of the
+            // reply it printed are heard by then.
+            const listen = this.#pending.get(m.id)?.listen;
+            if (m.progress !== undefined) listen?.progress(m.progress);
+            listen?.line(m.line);
             break;
+          }
           case "exec-progress":
             this.#pending.get(m.id)?.listen?.progress(m.progress);
             break;
