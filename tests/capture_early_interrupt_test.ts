@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { within } from "../lab/testing.ts";
 import { runProgram, spawnVlab, withLab } from "./run.ts";
 
 Deno.test({
@@ -27,7 +28,8 @@ Deno.test({
             await new Promise((r) => setTimeout(r, 2));
           }
           child.kill(signal);
-          const out = await output;
+          // Bounded: a capture that ignored the signal would hang the suite, not fail it.
+          const out = await within(15_000, `${signal}: the capture's end`, output);
           const stderr = new TextDecoder().decode(out.stderr);
           assert.deepEqual([out.signal, out.code], [null, 0], `${signal}: ${stderr}`);
           assert.equal(stderr, "0 frames captured, 0 dropped\n", signal);

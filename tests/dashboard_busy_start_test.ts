@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { within } from "../lab/testing.ts";
 import { spawnVlab, withLab } from "./run.ts";
 
 Deno.test({
@@ -53,6 +54,10 @@ Deno.test({
           // Ended.
         }
         await reader.cancel().catch(() => {});
+        // Bounded: one that ignored SIGTERM is killed, not waited for (it would hang the suite).
+        await within(15_000, "the dashboard's end", child.status).catch(() => {
+          child.kill("SIGKILL");
+        });
         await child.status;
         await drawn;
       }

@@ -11,6 +11,7 @@
 
 import assert from "node:assert/strict";
 import { idleGroupGone, idleGroupsAllowed } from "../cli/idle_cgroup_testing.ts";
+import { within } from "../lab/testing.ts";
 import { spawnVlab, withLab } from "./run.ts";
 
 Deno.test({
@@ -44,7 +45,8 @@ Deno.test({
             await new Promise((r) => setTimeout(r, 2));
           }
           child.kill(signal);
-          const out = await output;
+          // Bounded: a dashboard that ignored the signal would hang the suite, not fail it.
+          const out = await within(15_000, `${signal}: the dashboard's end`, output);
           const stderr = new TextDecoder().decode(out.stderr);
           assert.deepEqual([out.signal, out.code], [null, 0], `${signal}: ${stderr}`);
           assert.ok(idleGroupGone(group), `${signal}: ${group} is still there`);
@@ -82,8 +84,11 @@ Deno.test({
           stderr += value;
         }
         child.kill("SIGINT");
-        for (let r = await reader.read(); !r.done; r = await reader.read()) stderr += r.value;
-        const status = await child.status;
+        const rest = async () => {
+          for (let r = await reader.read(); !r.done; r = await reader.read()) stderr += r.value;
+          return await child.status;
+        };
+        const status = await within(15_000, "the dashboard's end after SIGINT", rest());
         assert.deepEqual([status.signal, status.code], [null, 0], stderr);
         // Its last report, said at its end as after `q`.
         assert.ok(stderr.trim().split("\n").length >= 2, stderr);
