@@ -459,9 +459,13 @@ export interface ExecCancellableOptions {
   /**
    * Each line of the workload's output as it happens (a ping's replies), before the call
    * resolves: the request asks for `"stream": true`. They are the first lines of the result's
-   * `text`. What it throws ends the call with that error (the lab then stops the workload).
+   * `text`. What it throws ends the call with that error (the lab then stops the workload). A
+   * promise it returns (a write to a pipe nobody reads) is awaited before the next line is read,
+   * unless the request is cut (`force`), and its rejection ends the call as a throw does: the
+   * stream stops meanwhile, and the lab holds the lines (a bounded queue; the lines beyond are
+   * dropped, counted in `droppedLines`), not this process.
    */
-  onLine?: (line: string) => void;
+  onLine?: (line: string) => unknown;
 }
 
 let execCount = 0;
@@ -552,6 +556,19 @@ export async function execCancellable<T = unknown>(
   }
 }
 
+/** `pending` settled, or `signal` aborted (the request cut), whichever comes first. */
+async function untilCut(pending: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return;
+  let onAbort = () => {};
+  const cut = new Promise<void>((resolve) => onAbort = () => resolve());
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    await Promise.race([pending, cut]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
 /**
  * A `POST /exec` with `"stream": true`: its `{"line"}` objects go to `onLine` as they come, and
  * its last object is the answer (an `{"error"}` one a `LabError`, as `controlJson` throws). A lab
@@ -559,8 +576,8 @@ export async function execCancellable<T = unknown>(
  */
 async function execStream<T>(
   record: LabRecord,
-  init: RequestInit,
-  onLine: (line: string) => void,
+  init: RequestInit & { signal: AbortSignal },
+  onLine: (line: string) => unknown,
 ): Promise<ExecAnswer<T>> {
   const res = await sharedFetch(record, "/exec", init);
   if (!(res.headers.get("content-type") ?? "").startsWith("application/x-ndjson")) {
@@ -595,8 +612,13 @@ async function execStream<T>(
           );
         }
         const line = (value as { line?: unknown } | null)?.line;
-        if (last === undefined && typeof line === "string") onLine(line);
-        else last = value;
+        if (last === undefined && typeof line === "string") {
+          // The caller's pace is the reading's: a caller whose output blocks stops the stream, so
+          // that the lab holds its lines (bounded), not this process (it held every line of a
+          // `vlab exec … | sleep 60` in memory, and the lab's bound never came into play).
+          const pending = onLine(line);
+          if (pending instanceof Promise) await untilCut(pending, init.signal);
+        } else last = value;
       }
     }
   } finally {

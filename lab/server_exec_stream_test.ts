@@ -13,7 +13,7 @@ import { type Env, withServer } from "./server_testing.ts";
 import { execCancellable } from "./client.ts";
 import { PartialExecError } from "./errors.ts";
 import { execRoute } from "./server_exec.ts";
-import { LAB_TEST, within } from "./testing.ts";
+import { LAB_TEST, waitForValue, within } from "./testing.ts";
 
 const post = (body: unknown): RequestInit => ({
   method: "POST",
@@ -185,6 +185,46 @@ Deno.test({
         execCancellable(env.record, "a", ["ping", "10.9.0.2"], { onLine: () => {} }),
         /no interface's subnet holds it/,
       );
+    }),
+});
+
+Deno.test({
+  name: "execCancellable reads no line past one whose onLine promise is pending: a caller whose " +
+    "output blocks stops the stream, the lab holds the lines",
+  ...LAB_TEST,
+  fn: () =>
+    withServer(async (env) => {
+      // `vlab exec … | sleep 60`: the write of the first line does not return. The client read
+      // on all the same (onLine's promise was not awaited), so the command held every line in
+      // its memory and the lab's bound on the lines its client has not taken never came into play.
+      let release = () => {};
+      const blocked = new Promise<void>((resolve) => release = resolve);
+      const heard: string[] = [];
+      const argv = ["ping", "10.0.0.2", "-c", "4", "-i", "0.05"];
+      const answer = execCancellable<{ text: string; received: number }>(env.record, "a", argv, {
+        onLine: (line) => {
+          heard.push(line);
+          return blocked;
+        },
+      });
+      void answer.catch(() => {}); // awaited below; a failed assertion first leaves it
+      try {
+        // The ping ends in the guest (the lab answers it) while the first line's write waits.
+        await waitForValue("the first line", () => heard.length > 0 || null);
+        const deadline = performance.now() + 10_000;
+        while ((await env.call("/execs")).body.length > 0) {
+          assert.ok(performance.now() < deadline, "the ping did not end");
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.deepEqual(heard, ["PING 10.0.0.2 (10.0.0.2) 56(84) bytes of data."]);
+      } finally {
+        release();
+      }
+      // Once it returns, the rest comes, then the answer.
+      const r = await within(10_000, "the answer", answer);
+      assert.equal(r.result.received, 4);
+      assert.equal(heard.length, 5, heard.join("\n"));
+      assert.deepEqual(r.result.text.split("\n").slice(0, 5), heard);
     }),
 });
 
