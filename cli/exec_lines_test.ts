@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { droppedLinesNote, unsaidText } from "./lab.ts";
+import { gapLine, HeadTail } from "../lab/guest/workloads/kept.ts";
 
 const TEXT = [
   "PING 10.0.0.2 (10.0.0.2) 56(84) bytes of data.",
@@ -52,4 +53,26 @@ Deno.test("unsaidText after lines the lab dropped prints the summary alone, no l
     "2 lines not shown: the output's reader fell behind, and the lab holds 4 MiB of them at " +
       "most (the summary above counts them all)\n",
   );
+});
+
+Deno.test("unsaidText of a long run's text (its gap's line between the first and last lines) prints the summary alone, no kept line twice", () => {
+  // A run of 10 lines whose text keeps 2 first and 2 last: vlab exec printed all 10 (and holds
+  // only the first and last of them); at the end it printed the last 2 again, or the gap's line.
+  const run = Array.from({ length: 10 }, (_, i) => `line ${i}`);
+  const text = [...run.slice(0, 2), gapLine(6, 2, 2), ...run.slice(-2), "", "--- stats"].join("\n");
+  const said = new HeadTail<string>(2, 2);
+  for (const l of run) said.push(l);
+  assert.equal(unsaidText(text, said), "\n--- stats");
+  // Some of the stream dropped: counted through the gap as well.
+  const seen = new HeadTail<string>(2, 2);
+  for (const l of run.slice(0, 7)) seen.push(l);
+  assert.equal(unsaidText(text, seen, 3), "\n--- stats");
+  // Cut at line 9 of 10 (before the summary came): the last line, then the summary.
+  const cut = new HeadTail<string>(2, 2);
+  for (const l of run.slice(0, 9)) cut.push(l);
+  assert.equal(unsaidText(text, cut), "line 9\n\n--- stats");
+  // A short run, held whole, is matched line by line as before.
+  const short = new HeadTail<string>(2, 2);
+  for (const l of TEXT.split("\n").slice(0, 2)) short.push(l);
+  assert.equal(unsaidText(TEXT, short), unsaidText(TEXT, TEXT.split("\n").slice(0, 2)));
 });

@@ -12,6 +12,7 @@ import { STDIN_SOURCE, topologyFileWarnings } from "../lab/topology/files.ts";
 import { Command } from "@commander-js/extra-typings";
 import { controlJson, type ExecAnswer, execCancellable, resolveLab } from "../lab/client.ts";
 import { PartialExecError } from "../lab/errors.ts";
+import { gapOfLine, HeadTail } from "../lab/guest/workloads/kept.ts";
 import { EXEC_LINE_QUEUE_BYTES } from "../lab/server_exec.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import { isDrillFile, isDrillText, startAgain, topologyArg, upAgain } from "../lab/start_again.ts";
@@ -451,7 +452,8 @@ function execCommand() {
       // In text, each line the workload says as it happens (a ping's replies) is printed at
       // once, as iputils prints them; the end prints the rest of its text (the summary). With
       // --json, one object at the end and nothing before it.
-      const said: string[] = [];
+      // The first and last lines printed, and their count: a long run's are not all held.
+      const said = new HeadTail<string>();
       let printed = Promise.resolve();
       // A line that could not be written (its reader gone, `| head -3`; a full disk): the
       // workload is stopped, and the error is said as any failed write (a closed stdout ends
@@ -520,6 +522,10 @@ function execCommand() {
  * first lines of its text, in order), so no line is printed twice. All of it when none were said.
  * `dropped` lines of the stream never came (the lab dropped them, its reader behind): the text's
  * first `said.length + dropped` lines were the stream's, and only what follows is printed.
+ * `said` may be a `HeadTail` (the first and last lines printed, and their count: a long run's
+ * lines are not all held). A long run's text keeps its first and last lines with a gap's line
+ * between (`[N lines not kept: …]`, kept.ts): the lines printed are counted through the gap, so
+ * what follows them (the summary) is printed, and neither the gap's line nor a kept line again.
  *
  * @example
  * ```ts ignore
@@ -527,12 +533,26 @@ function execCommand() {
  * unsaidText("PING x\n64 bytes …\n\n--- stats", ["PING x"], 1); // "\n--- stats"
  * ```
  */
-export function unsaidText(text: string, said: readonly string[], dropped = 0): string {
+export function unsaidText(
+  text: string,
+  said: readonly string[] | HeadTail<string>,
+  dropped = 0,
+): string {
   const lines = text.split("\n");
-  if (dropped > 0) return lines.slice(said.length + dropped).join("\n");
-  if (said.length === 0) return text;
+  const first = said instanceof HeadTail ? said.items() : said;
+  const count = said instanceof HeadTail ? said.count : said.length;
+  // The run's lines printed or dropped, counted through a gap the text did not keep.
+  const gapAt = lines.findIndex((l) => gapOfLine(l) !== null);
+  if (gapAt >= 0 && count + dropped > gapAt) {
+    const gap = gapOfLine(lines[gapAt])!;
+    const at = count + dropped;
+    // Inside the gap (lines neither printed nor kept): from the gap's line, which says so.
+    return lines.slice(at < gapAt + gap ? gapAt : at - gap + 1).join("\n");
+  }
+  if (dropped > 0 || first.length < count) return lines.slice(count + dropped).join("\n");
+  if (count === 0) return text;
   let n = 0;
-  while (n < said.length && n < lines.length && lines[n] === said[n]) n++;
+  while (n < first.length && n < lines.length && lines[n] === first[n]) n++;
   return lines.slice(n).join("\n");
 }
 
@@ -540,7 +560,11 @@ export function unsaidText(text: string, said: readonly string[], dropped = 0): 
  * Print what `vlab exec` has not printed of a streamed workload's result: the rest of its `text`
  * (its summary; {@linkcode unsaidText}), then, when the lab dropped lines, the note that says so.
  */
-async function printRest(result: unknown, said: readonly string[], dropped: number): Promise<void> {
+async function printRest(
+  result: unknown,
+  said: HeadTail<string>,
+  dropped: number,
+): Promise<void> {
   const text = (result as { text?: unknown } | null)?.text;
   if (typeof text !== "string") return;
   const rest = unsaidText(text, said, dropped);

@@ -14,6 +14,7 @@
 
 import type { PingProgress } from "./guest/workloads/options.ts";
 import { type PingResult, pingResult } from "./guest/workloads/ping.ts";
+import { HeadTail } from "./guest/workloads/kept.ts";
 
 /**
  * The lines and counts heard of one workload; {@linkcode ExecTally.partial} is its result so far.
@@ -28,11 +29,13 @@ import { type PingResult, pingResult } from "./guest/workloads/ping.ts";
  * ```
  */
 export class ExecTally {
-  readonly #lines: string[] = [];
+  // The first and last lines and replies, as the ping keeps them (kept.ts); every RTT.
+  readonly #lines = new HeadTail<string>();
   #ping: PingProgress | null = null;
   /** When the last counts came, by the main thread's clock. */
   #heardAt = 0;
-  readonly #replies: { seq: number; rttMs: number }[] = [];
+  readonly #replies = new HeadTail<{ seq: number; rttMs: number }>();
+  readonly #rtts: number[] = [];
 
   /** A line of the workload's output. */
   line(line: string): void {
@@ -45,7 +48,7 @@ export class ExecTally {
     if (p === null || typeof p !== "object" || p.kind !== "ping") return;
     this.#ping = p as PingProgress;
     this.#heardAt = performance.now();
-    if (p.reply !== undefined) this.#replies.push(p.reply);
+    if (p.reply !== undefined) (this.#replies.push(p.reply), this.#rtts.push(p.reply.rttMs));
   }
 
   /**
@@ -58,7 +61,8 @@ export class ExecTally {
     return pingResult({
       dst: p.dst,
       transmitted: p.transmitted,
-      replies: [...this.#replies],
+      replies: this.#replies,
+      rtts: this.#rtts,
       late: p.late,
       duplicates: p.duplicates,
       elapsedMs: p.elapsedMs + (performance.now() - this.#heardAt),

@@ -24,6 +24,7 @@ import {
   type WorkloadError,
   type WorkloadOptions,
 } from "./options.ts";
+import { HeadTail, keptLines } from "./kept.ts";
 
 /** IPv4 (20) plus ICMP echo (8) header bytes around the payload. */
 const PING_OVERHEAD = 28;
@@ -81,13 +82,21 @@ export interface PingResult {
   lossPct: number;
   /** Round-trip times of the replies received, ms; null when none came. */
   rttMs: RttStats | null;
-  /** Each reply received: its request's sequence number and its round trip, ms. */
+  /**
+   * Each reply received: its request's sequence number and its round trip, ms. A long run keeps
+   * its first 500 and last 500 (`received - replies.length` are not kept); `received` and
+   * `rttMs` count every one.
+   */
   replies: { seq: number; rttMs: number }[];
   /** Replies that came back after their request's `-W` timeout (not in `received`). */
   late: number;
   /** Replies to a request that was already answered. */
   duplicates: number;
-  /** What iputils prints: the `PING` line, a line per reply, then the statistics. */
+  /**
+   * What iputils prints: the `PING` line, a line per reply, then the statistics. A long run's
+   * text keeps its first 500 and last 500 lines, with a line that says how many between them it
+   * did not keep (`[N lines not kept: …]`); the statistics are always there, and whole.
+   */
   text: string;
 }
 
@@ -100,7 +109,7 @@ export interface PingResult {
  * rttStats([1, 2, 3]).median; // 2
  * ```
  */
-export function rttStats(rtts: number[]): RttStats {
+export function rttStats(rtts: readonly number[]): RttStats {
   const sorted = [...rtts].sort((x, y) => x - y);
   const n = sorted.length;
   let sum = 0;
@@ -162,7 +171,10 @@ export async function runPing(
       hint: "Check the VM's interface addresses and prefixes in the topology",
     };
   }
-  const lines: string[] = [];
+  // The text keeps the first and last lines of a long run (kept.ts), as the replies: a
+  // `-c 1000000` held every line and reply. The counts and the RTTs (8 bytes each, for the
+  // exact median and p99) are whole.
+  const lines = new HeadTail<string>();
   // A line of the run, as it happens: into the text, and to whoever listens (`onLine`), with the
   // counts its event changed, if any (one message: the lab never hears the one without the other).
   const say = (line: string, news?: PingProgress) => {
@@ -170,7 +182,8 @@ export async function runPing(
     opts.onLine?.(line, news);
   };
   say(`PING ${dst} (${dst}) ${args.size}(${args.size + PING_OVERHEAD}) bytes of data.`);
-  const replies: { seq: number; rttMs: number }[] = [];
+  const replies = new HeadTail<{ seq: number; rttMs: number }>();
+  const rtts: number[] = [];
   // By 16-bit sequence number; a wrapped number replaces the request it shares a slot with.
   const sent = new Map<number, Sent>();
   let late = 0;
@@ -211,6 +224,7 @@ export async function runPing(
     }
     const reply = { seq: r.seq, rttMs: rtt };
     replies.push(reply);
+    rtts.push(rtt);
     say(text, counts(reply));
     changes.ring();
   });
@@ -270,6 +284,7 @@ export async function runPing(
     dst,
     transmitted,
     replies,
+    rtts,
     late,
     duplicates,
     elapsedMs: opts.clock.now() - start,
@@ -277,14 +292,20 @@ export async function runPing(
 }
 
 /**
- * A ping's result from its counts and the lines it said: `text` is those lines, then the
- * statistics iputils prints at its end (or at Ctrl-C). The ping builds it at its end; the lab
- * builds it from what it heard when the guest could not answer (a `vm-crash` mid-run).
+ * A ping's result from its counts and the lines it said: `text` is those lines (the first and
+ * last ones of a long run, with the gap's line between: kept.ts), then the statistics iputils
+ * prints at its end (or at Ctrl-C). `replies` holds the replies kept (the first and the last);
+ * `rtts` every reply's round trip, in order, which `received` and `rttMs` count. The ping builds
+ * it at its end; the lab builds it from what it heard when the guest could not answer (a
+ * `vm-crash` mid-run).
  *
  * @example
  * ```ts
  * import { pingResult } from "./ping.ts";
- * const r = pingResult({ dst: "10.0.0.2", transmitted: 2, replies: [{ seq: 1, rttMs: 0.5 }], late: 0, duplicates: 0, elapsedMs: 1000 }, []);
+ * import { HeadTail } from "./kept.ts";
+ * const replies = new HeadTail<{ seq: number; rttMs: number }>();
+ * replies.push({ seq: 1, rttMs: 0.5 });
+ * const r = pingResult({ dst: "10.0.0.2", transmitted: 2, replies, rtts: [0.5], late: 0, duplicates: 0, elapsedMs: 1000 }, new HeadTail());
  * r.lossPct; // 50
  * ```
  */
@@ -292,18 +313,19 @@ export function pingResult(
   counts: {
     dst: string;
     transmitted: number;
-    replies: { seq: number; rttMs: number }[];
+    replies: HeadTail<{ seq: number; rttMs: number }>;
+    rtts: readonly number[];
     late: number;
     duplicates: number;
     elapsedMs: number;
   },
-  said: readonly string[],
+  said: HeadTail<string>,
 ): PingResult {
-  const { dst, transmitted, replies, late, duplicates } = counts;
-  const lines = [...said];
-  const received = replies.length;
+  const { dst, transmitted, late, duplicates } = counts;
+  const lines = keptLines(said);
+  const received = counts.rtts.length;
   const lossPct = transmitted === 0 ? 0 : ((transmitted - received) * 100) / transmitted;
-  const rtt = received === 0 ? null : rttStats(replies.map((r) => r.rttMs));
+  const rtt = received === 0 ? null : rttStats(counts.rtts);
   // The summary: in the text only (a listener has its lines, then prints the rest of the text).
   lines.push("", `--- ${dst} ping statistics ---`);
   const extra = (duplicates > 0 ? `, +${duplicates} duplicates` : "") +
@@ -326,7 +348,7 @@ export function pingResult(
     received,
     lossPct,
     rttMs: rtt,
-    replies,
+    replies: counts.replies.items(),
     late,
     duplicates,
     text: lines.join("\n"),

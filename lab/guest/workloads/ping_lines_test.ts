@@ -10,6 +10,7 @@ import { type PingResult, runPing } from "./ping.ts";
 import { simOptions } from "./testing_opts.ts";
 import type { PingProgress } from "./options.ts";
 import { ExecTally } from "../../exec_tally.ts";
+import { gapLine, KEPT_HEAD, KEPT_TAIL } from "./kept.ts";
 
 const B = 0x0a000002;
 const ARGS = { kind: "ping", dst: B, count: 3, intervalS: 1, size: 56, timeoutS: 1 } as const;
@@ -118,4 +119,44 @@ Deno.test("ping says its counts with each request and reply (onProgress): the la
     ["3", 3],
     ["3", undefined],
   ]);
+});
+
+Deno.test("a long ping's result keeps its first and last lines and replies, with the gap said, and counts every reply", async () => {
+  const net = new BackToBack();
+  const n = KEPT_HEAD + KEPT_TAIL + 300;
+  const said: string[] = [];
+  const tally = new ExecTally();
+  const r = await net.run(runPing(net.a.stack, { ...ARGS, count: n, intervalS: 0.001 }, {
+    ...simOptions(net),
+    onLine: (l: string, p?: PingProgress) => {
+      said.push(l);
+      tally.line(l);
+      if (p !== undefined) tally.progress(p);
+    },
+    onProgress: (p: PingProgress) => tally.progress(p),
+  })) as PingResult;
+  // Every reply counted and in the statistics; a listener heard every line.
+  assert.equal(r.transmitted, n);
+  assert.equal(r.received, n);
+  assert.equal(said.length, n + 1);
+  // The replies kept: the first and the last (it held all 1300).
+  assert.equal(r.replies.length, KEPT_HEAD + KEPT_TAIL);
+  assert.deepEqual(r.replies.slice(0, 2).map((x) => x.seq), [1, 2]);
+  assert.equal(r.replies.at(-1)!.seq, n);
+  // The text: the PING line and the first replies, the gap, the last replies, the summary.
+  const text = r.text.split("\n");
+  assert.equal(text.length, KEPT_HEAD + 1 + KEPT_TAIL + 4, text.length + " lines");
+  assert.deepEqual(text.slice(0, KEPT_HEAD), said.slice(0, KEPT_HEAD));
+  assert.equal(text[KEPT_HEAD], gapLine(n + 1 - KEPT_HEAD - KEPT_TAIL));
+  assert.deepEqual(text.slice(KEPT_HEAD + 1, -4), said.slice(-KEPT_TAIL));
+  assert.match(
+    text.at(-2)!,
+    new RegExp(`^${n} packets transmitted, ${n} received, 0% packet loss`),
+  );
+  // The lab's tally keeps the same (but for its time).
+  const built = tally.partial()!;
+  const noTime = (t: string) => t.replace(/time \d+ms/, "time Tms");
+  assert.equal(noTime(built.text), noTime(r.text));
+  assert.deepEqual(built.replies, r.replies);
+  assert.deepEqual(built.rttMs, r.rttMs);
 });
