@@ -50,8 +50,8 @@ Deno.test("unsaidText after lines the lab dropped prints the summary alone, no l
   assert.equal(unsaidText(text, said, 2), "\n--- 10.0.0.2 ping statistics ---");
   assert.equal(
     droppedLinesNote(2),
-    "2 lines not shown: the output's reader fell behind, and the lab holds 4 MiB of them at " +
-      "most (the summary above counts them all)\n",
+    "2 lines not shown: the output's reader fell behind, and at most 4 MiB of them are held " +
+      "(the summary above counts them all)\n",
   );
 });
 

@@ -13,6 +13,7 @@ import { Command } from "@commander-js/extra-typings";
 import { controlJson, type ExecAnswer, execCancellable, resolveLab } from "../lab/client.ts";
 import { PartialExecError } from "../lab/errors.ts";
 import { gapOfLine, HeadTail } from "../lab/guest/workloads/kept.ts";
+import { HeldLines } from "./exec_output.ts";
 import { EXEC_LINE_QUEUE_BYTES } from "../lab/server_exec.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import { isDrillFile, isDrillText, startAgain, topologyArg, upAgain } from "../lab/start_again.ts";
@@ -454,24 +455,18 @@ function execCommand() {
       // --json, one object at the end and nothing before it.
       // The first and last lines printed, and their count: a long run's are not all held.
       const said = new HeadTail<string>();
-      let printed = Promise.resolve();
-      // A line that could not be written (its reader gone, `| head -3`; a full disk): the
-      // workload is stopped, and the error is said as any failed write (a closed stdout ends
-      // the command quietly, exit 0).
-      let unwritten: { error: unknown } | null = null;
+      // Written without blocking the command (exec_output.ts): it reads the lab's stream
+      // whatever its reader does, so the answer comes at once (a `vlab down` meanwhile: the
+      // statistics of what the run had done). A line that could not be written (its reader
+      // gone, `| head -3`; a full disk): the workload is stopped, and the error is said as any
+      // failed write (a closed stdout ends the command quietly, exit 0).
+      const lines = new HeldLines(Deno.stdout, { onError: () => abort.abort() });
+      // It returns no promise on purpose: execCancellable awaits one before it reads on, and a
+      // command that stops reading misses the lab's answer when the lab stops meanwhile.
       const onLine = opts.json ? undefined : (line: string) => {
-        if (unwritten !== null) return;
-        said.push(line);
-        printed = printed.then(() => out(line + "\n")).catch((error) => {
-          if (unwritten !== null) return;
-          unwritten = { error };
-          abort.abort();
-        });
+        if (lines.line(line)) said.push(line);
       };
-      const printedAll = async () => {
-        await printed;
-        if (unwritten !== null) throw (unwritten as { error: unknown }).error;
-      };
+      const printedAll = () => lines.flushed();
       try {
         let answer: ExecAnswer<{ text?: string }>;
         try {
@@ -486,7 +481,9 @@ function execCommand() {
           // nothing is said; 130 as for a SIGINT.
           if (abort.signal.aborted) throw new CliExit(EXIT_CODES.interrupted);
           // Its VM crashed mid-run: what it had done (a ping's statistics), then the error.
-          if (e instanceof PartialExecError) await printRest(e.partial, said, e.droppedLines);
+          if (e instanceof PartialExecError) {
+            await printRest(e.partial, said, e.droppedLines + lines.dropped);
+          }
           throw e;
         }
         const { result } = answer;
@@ -494,7 +491,7 @@ function execCommand() {
         if (opts.json || typeof result?.text !== "string") {
           // A script tells a whole run from a cut one by `cancelled`: null, or who stopped it.
           await out(JSON.stringify(jsonResult(result, answer.cancelledBy), null, 2) + "\n");
-        } else await printRest(result, said, answer.droppedLines ?? 0);
+        } else await printRest(result, said, (answer.droppedLines ?? 0) + lines.dropped);
         if (answer.cancelledBy === "lab-stopped") {
           // `vlab down` (or the lab's process told to stop) while it ran: not a whole run.
           throw new VlabError(
@@ -582,8 +579,8 @@ async function printRest(
  * ```
  */
 export function droppedLinesNote(n: number): string {
-  return `${n} ${n === 1 ? "line" : "lines"} not shown: the output's reader fell behind, and the ` +
-    `lab holds ${EXEC_LINE_QUEUE_BYTES / 1024 / 1024} MiB of them at most (the summary above ` +
+  return `${n} ${n === 1 ? "line" : "lines"} not shown: the output's reader fell behind, and at ` +
+    `most ${EXEC_LINE_QUEUE_BYTES / 1024 / 1024} MiB of them are held (the summary above ` +
     "counts them all)\n";
 }
 

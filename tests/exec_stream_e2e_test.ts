@@ -193,3 +193,41 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name: "vlab exec whose reader stalls while vlab down stops the lab prints the statistics of " +
+    "what the ping had done once its reader reads, then the cut-short error",
+  ...E2E,
+  fn: () =>
+    withLab("pair", async (vlab, stateDir) => {
+      // 1000 pings a second: the 64 KiB pipe nobody reads is full within about a second.
+      const t0 = performance.now();
+      const child = spawnVlab(
+        ["exec", "a", "--", "ping", "10.0.0.2", "-c", "100000", "-i", "0.001"],
+        { stateDir },
+      );
+      try {
+        // The reader stalls (nothing reads the pipe) while the lab stops: the command used to
+        // be blocked in its write, the lab's answer never reached it, and it said only
+        // 'Lab "pair" is not running any more'.
+        await new Promise((r) => setTimeout(r, 3000));
+        const down = await vlab("down");
+        assert.equal(down.code, 0, down.stderr);
+        const run = await readLines(child, t0);
+        const text = run.lines.map((l) => l.text);
+        const replies = text.filter((t) => /^64 bytes from /.test(t)).length;
+        assert.ok(replies * 56 > 64 * 1024, `only ${replies} replies: the pipe never filled`);
+        const stats = text.lastIndexOf("--- 10.0.0.2 ping statistics ---");
+        assert.ok(stats > 0, text.slice(-5).join("\n") + "\n" + run.stderr);
+        assert.match(text[stats + 1], /^\d+ packets transmitted, \d+ received/);
+        assertNoLineTwice(run.lines);
+        assert.equal(run.code, 1, run.stderr);
+        assert.match(
+          run.stderr,
+          /^vlab: The workload was cut short: lab "pair" stopped while it ran/,
+        );
+      } finally {
+        reap(child);
+      }
+    }),
+});
