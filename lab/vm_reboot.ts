@@ -91,7 +91,8 @@ export function dropDeadPeer(parts: RebootParts, link: VhostPciLinkPlan): number
 /**
  * VM `vm`'s guest is gone (`vm-crash`, or its guest worker failed): every vhost-pci link it served
  * is dropped as its own stop would have ({@linkcode dropDeadPeer}: each `a` takes its link down),
- * with a `link-down` event about `vm` (`reason`), and its IOTLBs in the frontends' vIOMMUs are
+ * with a `link-down` event about `vm` (`reason`; of a failed guest, only for a link it was serving:
+ * the new guest of a crashed VM may fail before it serves), and its IOTLBs in the frontends' vIOMMUs are
  * parked ({@linkcode parkPeerIotlbs}). Returns the links dropped.
  *
  * @example
@@ -110,6 +111,9 @@ export function dropServedLinks(
   const served = (parts.plan.vhostPciLinks ?? []).filter((l) => l.peer.vm === vm);
   for (const l of served) {
     const connection = dropDeadPeer(parts, l);
+    // A guest that fails before it served (the new guest of a VM that crashed, whose crash
+    // dropped its links already) takes nothing down again: a second link-down said nothing new.
+    if (reason === "guest-failed" && connection === 0) continue;
     events.emit("link-down", vm, {
       nic: l.peer.device,
       vhostPci: l.name,

@@ -8,6 +8,7 @@ import { parseTopology } from "./topology/load.ts";
 import {
   dropDeadPeer,
   dropQueuedAccesses,
+  dropServedLinks,
   parkPeerIotlbs,
   type RebootParts,
   restoreRegisterCounters,
@@ -15,6 +16,7 @@ import {
   saveRegisterCounters,
 } from "./vm_reboot.ts";
 import { deviceControl, MailboxWord } from "./wire/control.ts";
+import { EventLog } from "./events.ts";
 import { createDoorbells, DoorbellWord, readDoorbellWord } from "./wire/doorbell.ts";
 
 function parts(): RebootParts {
@@ -137,4 +139,28 @@ Deno.test("a dead b's IOTLB in a's vIOMMU is parked (a's UNMAPs stop waiting), a
   assert.ok(v.unacked(gen).length > 0, "a's own NIC's IOTLB is still waited for");
   const bell = readDoorbellWord(p.bells, aVm.deviceThread, DoorbellWord.BELL);
   assert.ok(bell > 0, "a's device worker rung to look again");
+});
+
+Deno.test("dropServedLinks: a crash says link-down of every link b served; a failed guest only of one it was serving", () => {
+  const p = parts();
+  const regs = aRegs(p);
+  const none = () => null;
+  // b serves connection 3 and crashes: its link is dropped, said once.
+  regs[RegFileWord.VHOST_PEER] = 3;
+  const crash = new EventLog(null);
+  dropServedLinks(p, "b", crash, "vm-crash", none);
+  assert.deepEqual(crash.recent().map((e) => [e.kind, e.subject, e.detail?.reason]), [
+    ["link-down", "b", "vm-crash"],
+  ]);
+  // Its new guest fails before it served (the crash dropped the link already): nothing again.
+  const failed = new EventLog(null);
+  dropServedLinks(p, "b", failed, "guest-failed", none);
+  assert.deepEqual(failed.recent(), []);
+  // A guest that fails while it serves takes the link down, said with its reason.
+  regs[RegFileWord.VHOST_PEER] = 4;
+  dropServedLinks(p, "b", failed, "guest-failed", none);
+  assert.deepEqual(failed.recent().map((e) => [e.kind, e.subject, e.detail?.connection]), [
+    ["link-down", "b", 4],
+  ]);
+  assert.equal(regs[RegFileWord.VHOST_PEER], 0);
 });
