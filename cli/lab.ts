@@ -463,7 +463,10 @@ function execCommand() {
       const lines = new HeldLines(Deno.stdout, { onError: () => abort.abort() });
       // It returns no promise on purpose: execCancellable awaits one before it reads on, and a
       // command that stops reading misses the lab's answer when the lab stops meanwhile.
-      const onLine = opts.json ? undefined : (line: string) => {
+      // With --json the lines are asked for too, and not printed: the lab then hears what the
+      // workload did, and a vm-crash mid-run answers it (printed as the object, `cancelled`
+      // "vm-crash", before the error), where --json printed the error alone.
+      const onLine = opts.json ? () => {} : (line: string) => {
         if (lines.line(line)) said.push(line);
       };
       const printedAll = () => lines.flushed();
@@ -481,7 +484,9 @@ function execCommand() {
           // nothing is said; 130 as for a SIGINT.
           if (abort.signal.aborted) throw new CliExit(EXIT_CODES.interrupted);
           // Its VM crashed mid-run: what it had done (a ping's statistics), then the error.
-          if (e instanceof PartialExecError) {
+          if (e instanceof PartialExecError && opts.json) {
+            await out(JSON.stringify(jsonResult(e.partial, "vm-crash"), null, 2) + "\n");
+          } else if (e instanceof PartialExecError) {
             await printRest(e.partial, said, e.droppedLines + lines.dropped);
           }
           throw e;
@@ -587,7 +592,8 @@ export function droppedLinesNote(n: number): string {
 /**
  * The object `vlab exec --json` prints: the workload's result with `cancelled` added, null for a
  * whole run, else who cut it short (`"client"`: Ctrl-C or SIGTERM; `"lab-stopped"`: the lab
- * stopped while it ran), as the control socket's `cancelledBy`.
+ * stopped while it ran), as the control socket's `cancelledBy`; `"vm-crash"`: its VM crashed
+ * mid-run, and the result is what the lab heard it do (printed before the error).
  *
  * @example
  * ```ts ignore
@@ -596,7 +602,7 @@ export function droppedLinesNote(n: number): string {
  */
 export function jsonResult(
   result: unknown,
-  cancelledBy: "client" | "lab-stopped" | null,
+  cancelledBy: "client" | "lab-stopped" | "vm-crash" | null,
 ): Record<string, unknown> {
   const fields = typeof result === "object" && result !== null && !Array.isArray(result)
     ? result as Record<string, unknown>

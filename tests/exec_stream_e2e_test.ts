@@ -231,3 +231,35 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name: "vlab exec --json: a vm-crash mid-run prints the object of what the ping had done " +
+    '(cancelled "vm-crash"), then the error, exit 1',
+  ...E2E,
+  fn: () =>
+    withLab("pair", async (vlab, stateDir) => {
+      // 100 pings 0.1 s apart: 10 s unless a crashes (it does at about 1 s).
+      const child = spawnVlab(
+        ["exec", "a", "--json", "--", "ping", "10.0.0.2", "-c", "100", "-i", "0.1"],
+        { stateDir },
+      );
+      try {
+        const out = new Response(child.stdout).text();
+        const err = new Response(child.stderr).text();
+        await new Promise((r) => setTimeout(r, 1000));
+        const crash = await vlab("fault", "vm-crash", "a");
+        assert.equal(crash.code, 0, crash.stderr);
+        const { code } = await child.status;
+        const stderr = await err;
+        // It printed the error alone: what the ping had sent and heard was lost.
+        const r = JSON.parse(await out);
+        assert.equal(r.cancelled, "vm-crash");
+        assert.ok(r.transmitted >= 2 && r.transmitted < 100, String(r.transmitted));
+        assert.match(r.text, /--- 10\.0\.0\.2 ping statistics ---\n\d+ packets transmitted/);
+        assert.equal(code, 1, stderr);
+        assert.equal(stderr.split("\n")[0], 'vlab: VM "a" crashed before it answered', stderr);
+      } finally {
+        reap(child);
+      }
+    }),
+});
