@@ -72,20 +72,28 @@ export async function upDetached(
     off();
     throw stateFolderError(stateRoot(), e);
   }
-  const child = new Deno.Command(Deno.execPath(), {
-    args: vlabRunArgs([
-      "up",
-      ...(file ? [file] : []),
-      "--seed",
-      `${seed}`,
-      "--quiet",
-    ]),
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-    env: { VLAB_ERROR_LOG: logPath },
-    detached: true,
-  }).spawn();
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(Deno.execPath(), {
+      args: vlabRunArgs([
+        "up",
+        ...(file ? [file] : []),
+        "--seed",
+        `${seed}`,
+        "--quiet",
+      ]),
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+      env: { VLAB_ERROR_LOG: logPath },
+      detached: true,
+    }).spawn();
+  } catch (e) {
+    // No child (out of processes, say): nothing of the start is left behind.
+    off();
+    Deno.removeSync(logPath);
+    throw e;
+  }
   let exited = false;
   const status = child.status.then((s) => {
     exited = true;
