@@ -139,6 +139,10 @@ export function captureCommand(): Command<[string]> {
         sink = await openCaptureSink(opts.write);
       } catch (e) {
         off();
+        // A Ctrl-C meanwhile asked the lab to end the capture: its last-frames timer is not
+        // left to hold the process after the error (5 s).
+        void (ending as Promise<unknown> | null)?.then(() => clearTimeout(lastFrames));
+        clearTimeout(lastFrames);
         client.close();
         await res.body?.cancel();
         throw e;
