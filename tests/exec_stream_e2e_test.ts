@@ -209,8 +209,16 @@ Deno.test({
       try {
         // The reader stalls (nothing reads the pipe) while the lab stops: the command used to
         // be blocked in its write, the lab's answer never reached it, and it said only
-        // 'Lab "pair" is not running any more'.
-        await new Promise((r) => setTimeout(r, 3000));
+        // 'Lab "pair" is not running any more'. The pipe is full once 2000 requests went
+        // (2000 lines of 56 bytes and more).
+        const deadline = performance.now() + 20_000;
+        for (;;) {
+          const status = await vlab("status", "--json");
+          const sent = JSON.parse(status.stdout).links[0].forward.frames;
+          if (sent >= 2000) break;
+          assert.ok(performance.now() < deadline, `only ${sent} frames from a in 20 s`);
+          await new Promise((r) => setTimeout(r, 500));
+        }
         const down = await vlab("down");
         assert.equal(down.code, 0, down.stderr);
         const run = await readLines(child, t0);
