@@ -298,9 +298,9 @@ export interface VmHandle {
    * ({@linkcode ExecOptions.onLine}). `argv` that is no non-empty array of strings, or options of
    * the wrong type (an `onLine` that is no function), are a `TypeError`. The result's type is
    * the workload's ({@linkcode WorkloadResults}) when `argv` is written out (`["ping", …]`).
-   * A workload run with `onLine` whose VM crashes mid-run (`vm-crash`) throws a
-   * {@linkcode PartialExecError}: its `partial` is what it had done, as the lab heard it (a
-   * ping's requests sent, replies heard and iputils' statistics in `text`).
+   * A ping whose VM crashes mid-run (`vm-crash`) throws a {@linkcode PartialExecError}: its
+   * `partial` is what it had done, as the lab heard it (the requests sent, the replies heard and
+   * iputils' statistics in `text`).
    */
   exec<W extends keyof WorkloadResults>(
     argv: readonly [W, ...string[]],
@@ -659,6 +659,16 @@ function optionsOf<T extends object>(
 const EXEC_KEYS = ["signal", "onLine"] as const;
 
 /**
+ * A script's `exec` and `spawn` listen to their workload's lines whether or not the script does
+ * (`onLine`): the lab then tallies what a ping did, and a `vm-crash` mid-run throws a
+ * {@linkcode PartialExecError} with it, where a script without `onLine` got a plain `LabError`
+ * and lost the counts. Only a ping says lines (one per reply): a flood pays nothing.
+ */
+function listening(options: ExecOptions): ExecOptions {
+  return options.onLine === undefined ? { ...options, onLine: () => {} } : options;
+}
+
+/**
  * Why `options` given to `call` are no options object, for its `TypeError`, or null when they
  * are one: a plain object (`{ … }`), as {@linkcode isPlainObject} says. An `AbortSignal` (or a
  * `Map`, a class's instance) has no keys of its own: taken as `{}`, `exec(argv, signal)` ran its
@@ -723,12 +733,18 @@ function handleOf(running: RegisteredLab): LabHandle {
       exec: (async (argv: readonly string[], options?: ExecOptions) => {
         expectArgv("exec", argv);
         refuseStopped(lab, `run ${quote(argv[0])} in VM ${quote(name)}`);
-        return outcome(await lab.exec(name, [...argv], optionsOf("exec", options, EXEC_KEYS)));
+        return outcome(
+          await lab.exec(name, [...argv], listening(optionsOf("exec", options, EXEC_KEYS))),
+        );
       }) as VmHandle["exec"],
       spawn: (async (argv: readonly string[], options?: ExecOptions) => {
         expectArgv("spawn", argv);
         refuseStopped(lab, `run ${quote(argv[0])} in VM ${quote(name)}`);
-        const started = await lab.spawn(name, [...argv], optionsOf("spawn", options, EXEC_KEYS));
+        const started = await lab.spawn(
+          name,
+          [...argv],
+          listening(optionsOf("spawn", options, EXEC_KEYS)),
+        );
         // A workload that never ran (its port taken, its words wrong) is this call's failure.
         if (!started.started) outcome(await started.result);
         const result = started.result.then(outcome);

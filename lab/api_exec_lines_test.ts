@@ -81,7 +81,7 @@ Deno.test({
 
 Deno.test({
   name: "a vm-crash mid-run makes exec and spawn's result throw a PartialExecError whose " +
-    "partial is what the ping had sent and heard, with its statistics",
+    "partial is what the ping had sent and heard, with its statistics, with or without onLine",
   ...LAB_TEST,
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "vlab-api-partial-" });
@@ -113,6 +113,18 @@ Deno.test({
       }
       const spawned = await lab.vm("a").spawn(long, { onLine: crashAt });
       await assert.rejects(spawned.result, check);
+      // Without onLine too: the handle hears the lines all the same (it was a plain LabError).
+      while (lab.vm("a").state() !== "running") {
+        assert.ok(performance.now() < rebooted + 10_000, "a did not reboot");
+        await new Promise((done) => setTimeout(done, 20));
+      }
+      const quiet = lab.vm("a").exec(long);
+      const timer = setTimeout(() => void lab.lab.fault({ kind: "vm-crash", vm: "a" }), 500);
+      try {
+        await assert.rejects(quiet, check);
+      } finally {
+        clearTimeout(timer);
+      }
     } finally {
       await lab.stop();
       if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");

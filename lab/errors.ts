@@ -122,8 +122,7 @@ export class LabError extends Error {
  * so far. Only a `ping` says what it has done as it runs, so it is a `PingResult`: the requests
  * sent, the replies heard, and its `text`, the lines then iputils' statistics, as iputils prints
  * them when interrupted. A script's
- * `lab.vm(x).exec` and `spawn`'s `result` throw it for a workload run with `onLine` (without it
- * the guest says nothing before its end, and the error is a plain `LabError`); `vlab exec` prints
+ * `lab.vm(x).exec` and `spawn`'s `result` throw it (with or without `onLine`); `vlab exec` prints
  * `partial`'s statistics before the error. `droppedLines`: lines of a streamed `POST /exec` that
  * the lab dropped while its reader was behind (0 in a script).
  *
