@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { idleGroupGone, idleGroupsAllowed } from "../cli/idle_cgroup_testing.ts";
 import { within } from "../lab/testing.ts";
-import { spawnVlab, withLab } from "./run.ts";
+import { readProc, spawnVlab, withLab } from "./run.ts";
 
 Deno.test({
   name:
@@ -31,13 +31,8 @@ Deno.test({
         void output.finally(() => ended = true);
         try {
           // In its group (its /proc cgroup file says so): the earliest moment the group exists.
-          const inGroup = () => {
-            try {
-              return Deno.readTextFileSync(`/proc/${child.pid}/cgroup`).includes(`:${group}\n`);
-            } catch {
-              return false; // ended
-            }
-          };
+          const inGroup = () =>
+            (readProc(`/proc/${child.pid}/cgroup`) ?? "").includes(`:${group}\n`);
           const deadline = performance.now() + 20_000;
           while (!inGroup()) {
             assert.ok(!ended, `${signal}: the dashboard ended before it entered its group`);

@@ -149,6 +149,22 @@ export function spawnVlab(
 }
 
 /**
+ * The text of a file under `/proc` (`/proc/PID/cgroup`), or null once it is gone (its process
+ * ended), read by `cat`: Deno reads `/proc` only with --allow-all, which the test task does not
+ * give (a test that read it itself passed with `deno test -A` and failed in CI).
+ *
+ * @example
+ * ```ts ignore
+ * readProc(`/proc/${child.pid}/cgroup`); // "0::/vlab-idle-4242\n"
+ * ```
+ */
+export function readProc(path: string): string | null {
+  const out = new Deno.Command("cat", { args: [path], stdout: "piped", stderr: "null" })
+    .outputSync();
+  return out.code === 0 ? new TextDecoder().decode(out.stdout) : null;
+}
+
+/**
  * Wait until a `vlab capture … -w pcap` has written the file's global header, which it does once
  * the lab's capture is on; throws after `ms` (default 20 s).
  *

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
-import { runVlab } from "./run.ts";
+import { readProc, runVlab } from "./run.ts";
 import { shellQuote } from "../cli/child.ts";
 
 Deno.test({
@@ -104,17 +104,7 @@ Deno.test({
   },
 });
 
-/** Whether process `pid` has a child (read from /proc: a process's fourth stat field is its parent). */
+/** Whether process `pid` has a child (its main thread's, as `/proc` lists them). */
 function childOf(pid: number): boolean {
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      // `pid (comm) state ppid …`: comm may hold spaces and parentheses, so read past its last ')'.
-      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) return true;
-    } catch {
-      // The process ended while the folder was read.
-    }
-  }
-  return false;
+  return (readProc(`/proc/${pid}/task/${pid}/children`) ?? "").trim() !== "";
 }
