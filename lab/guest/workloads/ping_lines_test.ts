@@ -46,13 +46,8 @@ Deno.test("ping says its PING line and each reply in order as they come, then on
 
 Deno.test("ping says a lost reply's gap, a duplicate and nothing else; without onLine it runs as before", async () => {
   const net = new BackToBack();
-  let replies = 0;
   // b's second reply is lost; its third comes twice.
-  net.impair = (frames, from) => {
-    if (from !== "b" || !frames.some((f) => f[23] === 1)) return frames;
-    replies++;
-    return replies === 2 ? [] : replies === 3 ? [...frames, ...frames] : frames;
-  };
+  const replies = loseSecondDoubleThird(net);
   const said: string[] = [];
   const args = { ...ARGS, intervalS: 0.01, timeoutS: 0.5 };
   const r = await net.run(
@@ -68,20 +63,15 @@ Deno.test("ping says a lost reply's gap, a duplicate and nothing else; without o
   assert.equal(r.duplicates, 1);
 
   // The same run without a listener: the same text shape, nothing said anywhere.
-  replies = 0;
+  replies.again();
   const quiet = await net.run(runPing(net.a.stack, args, simOptions(net))) as PingResult;
   assert.equal(quiet.text.split("\n").length, r.text.split("\n").length);
 });
 
 Deno.test("ping says its counts with each request and reply (onProgress): the lab's tally of them is its result", async () => {
   const net = new BackToBack();
-  let replies = 0;
   // b's second reply is lost; its third comes twice: each count moves once.
-  net.impair = (frames, from) => {
-    if (from !== "b" || !frames.some((f) => f[23] === 1)) return frames;
-    replies++;
-    return replies === 2 ? [] : replies === 3 ? [...frames, ...frames] : frames;
-  };
+  loseSecondDoubleThird(net);
   const progress: PingProgress[] = [];
   const withLine: [string, PingProgress][] = [];
   const tally = new ExecTally();
@@ -160,3 +150,17 @@ Deno.test("a long ping's result keeps its first and last lines and replies, with
   assert.deepEqual(built.replies, r.replies);
   assert.deepEqual(built.rttMs, r.rttMs);
 });
+
+/**
+ * Impair b's echo replies on `net`: the second is lost, the third comes twice. `again()` starts
+ * the count over for another run.
+ */
+function loseSecondDoubleThird(net: BackToBack): { again(): void } {
+  let replies = 0;
+  net.impair = (frames, from) => {
+    if (from !== "b" || !frames.some((f) => f[23] === 1)) return frames;
+    replies++;
+    return replies === 2 ? [] : replies === 3 ? [...frames, ...frames] : frames;
+  };
+  return { again: () => void (replies = 0) };
+}
