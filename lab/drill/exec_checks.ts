@@ -18,7 +18,13 @@ import { quote } from "../../devices/base/quote.ts";
 import type { Topology } from "../topology/types.ts";
 import type { WorkloadRequest } from "../guest/workloads/args.ts";
 import { labCidsText } from "../guest/workloads/vsock.ts";
-import { formatIpv4, inSubnet, isBroadcast, parseIpv4Address } from "../guest/net/ipv4.ts";
+import {
+  formatIpv4,
+  inSubnet,
+  isBroadcast,
+  networkOf,
+  parseIpv4Address,
+} from "../guest/net/ipv4.ts";
 
 /** The host's vsock CID, as in Firecracker: a guest may always connect to it. */
 const HOST_CID = 2;
@@ -167,7 +173,7 @@ function destinationProblems(
   // The guest refuses a broadcast destination (`broadcastDestination`): said before the drill runs.
   const cast = own.find((o) => isBroadcast(dst, o.ip, o.prefix));
   if (cast !== undefined) {
-    const net = (cast.ip & (cast.prefix === 0 ? 0 : 0xffffffff << (32 - cast.prefix))) >>> 0;
+    const net = networkOf(cast.ip, cast.prefix);
     const others = reachable.filter((a) => a.vm !== vm);
     return problem(
       `${at}: it is the ${

@@ -145,10 +145,22 @@ export function formatIpv4(ip: number): string {
  * ```
  */
 export function inSubnet(ip: number, net: number, prefix: number): boolean {
-  if (prefix <= 0) return true;
-  if (prefix >= 32) return (ip >>> 0) === (net >>> 0);
-  const mask = (0xffffffff << (32 - prefix)) >>> 0;
-  return ((ip & mask) >>> 0) === ((net & mask) >>> 0);
+  return networkOf(ip, prefix) === networkOf(net, prefix);
+}
+
+/**
+ * The network address of `ip`'s subnet of `prefix` bits (its host bits cleared), as a u32.
+ *
+ * @example
+ * ```ts
+ * import { formatIpv4, networkOf } from "./ipv4.ts";
+ * formatIpv4(networkOf(0x0a0000ff, 24)); // "10.0.0.0"
+ * ```
+ */
+export function networkOf(ip: number, prefix: number): number {
+  if (prefix <= 0) return 0;
+  if (prefix >= 32) return ip >>> 0;
+  return (ip & (0xffffffff << (32 - prefix))) >>> 0;
 }
 
 /**

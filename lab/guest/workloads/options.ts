@@ -10,7 +10,7 @@
  */
 
 import type { Clock, NetStack, UdpHandler } from "../net/stack.ts";
-import { formatIpv4, isBroadcast } from "../net/ipv4.ts";
+import { formatIpv4, isBroadcast, networkOf } from "../net/ipv4.ts";
 import type { VsockSockets } from "../../../devices/vsock/sockets.ts";
 
 /** The vsock service a workload needs (the guest's socket table and a loop wake-up). */
@@ -369,7 +369,7 @@ export function broadcastDestination(
   }
   for (const f of stack.interfaces) {
     if (f.ip === null || f.prefix === null || !isBroadcast(dst, f.ip, f.prefix)) continue;
-    const net = (f.ip & (f.prefix === 0 ? 0 : (0xffffffff << (32 - f.prefix)))) >>> 0;
+    const net = networkOf(f.ip, f.prefix);
     return {
       kind: "error",
       message: `Cannot ${what}: it is the broadcast address of ${f.name}'s subnet ${
