@@ -227,29 +227,61 @@ async function askUntilRoom(
 }
 
 /**
- * A guest's refusal of a guest bug, as the fault's answer (the event log has it too); one that
- * comes with its own hint (the guest crashed before it answered, or its queue had no room) keeps
- * it.
+ * A guest bug's refusal in the words the user typed: the guest, the lab's worker plumbing and
+ * the device layer name only the bug ("Cannot inject loop: …", "Cannot tell whether loop was
+ * written: …"), which reads as if `loop` were a fault kind; the user asked for a `guest-bug`
+ * whose bug is `loop`, in one VM's device's queue. The bug's name right after the verb becomes
+ * "guest-bug loop on a's eth0 receiveq"; a message without it (from a guest that words its
+ * refusals otherwise) keeps its own words after "Cannot inject guest-bug … :".
+ *
+ * @example
+ * ```ts ignore
+ * bugRefusalLine({ kind: "guest-bug", vm: "a", device: "eth0", queue: "receiveq", bug: "loop" },
+ *   "Cannot inject loop: eth0 is being reset");
+ * // "Cannot inject guest-bug loop on a's eth0 receiveq: eth0 is being reset"
+ * ```
  */
-function guestRefused(refused: string | { message: string; hint: string }): FaultOutcome {
+export function bugRefusalLine(f: Fault & { kind: "guest-bug" }, message: string): string {
+  const named = `guest-bug ${f.bug} on ${f.vm}'s ${f.device} ${f.queue}`;
+  for (const verb of ["Cannot inject", "Cannot tell whether"]) {
+    const said = `${verb} ${f.bug} `;
+    const colon = `${verb} ${f.bug}: `;
+    if (message.startsWith(colon)) return `${verb} ${named}: ${message.slice(colon.length)}`;
+    if (message.startsWith(said)) return `${verb} ${named} ${message.slice(said.length)}`;
+  }
+  return `Cannot inject ${named}: ${message}`;
+}
+
+/**
+ * A guest's refusal of guest bug `f`, as the fault's answer (the event log has it too, in the
+ * guest's words); one that comes with its own hint (the guest crashed before it answered, or its
+ * queue had no room) keeps it.
+ */
+function guestRefused(
+  f: Fault & { kind: "guest-bug" },
+  refused: string | { message: string; hint: string },
+): FaultOutcome {
   if (typeof refused !== "string") {
-    return refuse("guest-bug-refused", refused.message, refused.hint);
+    return refuse("guest-bug-refused", bugRefusalLine(f, refused.message), refused.hint);
   }
   return refuse(
     "guest-bug-refused",
-    refused,
+    bugRefusalLine(f, refused),
     "A queue being reset or broken by an earlier bug takes none until its reset; docs/cli.md says what each bug needs",
   );
 }
 
-/** The refusal of a guest bug that a `layout` ring cannot have, or null (see `guestFaultMissing`). */
-function missingBug(bug: GuestFaultKind, layout: Layout): FaultOutcome | null {
-  const missing = guestFaultMissing(bug, layout);
+/**
+ * The refusal of guest bug `f` when a `layout` ring cannot have it, or null (see
+ * `guestFaultMissing`).
+ */
+function missingBug(f: Fault & { kind: "guest-bug" }, layout: Layout): FaultOutcome | null {
+  const missing = guestFaultMissing(f.bug, layout);
   if (missing === null) return null;
   const bugs = GUEST_FAULT_KINDS.filter((k) => guestFaultMissing(k, layout) === null);
   return refuse(
     "bug-not-applicable",
-    formatGuestFaultRefusal(missing),
+    bugRefusalLine(f, formatGuestFaultRefusal(missing)),
     `A ${layout} ring's bugs: ${bugs.join(", ")}`,
   );
 }
@@ -553,7 +585,7 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
   }
   if (f.kind === "guest-bug") {
     if (device.kind !== "net") return noGuestBugs(vm, device);
-    const missing = missingBug(f.bug, device.queues[q].layout);
+    const missing = missingBug(f, device.queues[q].layout);
     if (missing !== null) return missing;
     const detail = { fault: f.kind, vm: vm.name, device: device.name, queue: f.queue, bug: f.bug };
     target.emit("fault", vm.name, detail);
@@ -563,7 +595,7 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
       { device: device.index, queue: q, bug: f.bug },
       { nic: device.name, queue: f.queue },
     );
-    return refused === null ? { ok: true, detail } : guestRefused(refused);
+    return refused === null ? { ok: true, detail } : guestRefused(f, refused);
   }
   const count = f.count ?? 1;
   const regs = deviceControl(target.control(vm.index), vm.control.devices[device.index]).regs;
@@ -725,11 +757,11 @@ export function plannedRefusal(
     const served = plan.vms.find((v) => v.name === device.frontend.vm)
       ?.devices[device.frontend.device];
     const q = served?.queues.find((x) => x.name === f.queue);
-    return q === undefined ? null : refusal(missingBug(f.bug, q.layout));
+    return q === undefined ? null : refusal(missingBug(f, q.layout));
   }
   const q = device.queues.find((x) => x.name === f.queue);
   if (q === undefined || f.kind !== "guest-bug") return null;
-  return refusal(device.kind === "net" ? missingBug(f.bug, q.layout) : noGuestBugs(vm, device));
+  return refusal(device.kind === "net" ? missingBug(f, q.layout) : noGuestBugs(vm, device));
 }
 
 /**
@@ -754,7 +786,7 @@ async function vhostPciFault(
       `Queues it serves (${at.vm}:${at.nic}'s): ${names.join(", ")}`,
     );
   }
-  const missing = missingBug(f.bug, served!.queues[names.indexOf(f.queue)].layout);
+  const missing = missingBug(f, served!.queues[names.indexOf(f.queue)].layout);
   if (missing !== null) return missing;
   const detail = { fault: f.kind, vm, device: device.name, queue: f.queue, bug: f.bug };
   target.emit("fault", vm, detail);
@@ -765,5 +797,5 @@ async function vhostPciFault(
     { device: device.index, queue, bug: f.bug },
     { nic: device.name, queue: f.queue },
   );
-  return refused === null ? { ok: true, detail } : guestRefused(refused);
+  return refused === null ? { ok: true, detail } : guestRefused(f, refused);
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Fault, type FaultTarget, injectFault, parseFault } from "./faults.ts";
+import { bugRefusalLine, type Fault, type FaultTarget, injectFault, parseFault } from "./faults.ts";
 import { type LabPlan, planLab } from "./plan.ts";
 import { parseTopology } from "./topology/load.ts";
 import type { ToWorker } from "./wire/messages.ts";
@@ -169,6 +169,7 @@ Deno.test("a guest bug the queue's ring layout cannot have is refused before any
     );
     assert.ok(!r.ok, `${bug} on ${layout}`);
     assert.equal(r.code, "bug-not-applicable");
+    assert.ok(r.message.startsWith(`Cannot inject guest-bug ${bug} on ${vm}'s ${nic} transmitq: `));
     assert.match(r.message, message);
     assert.match(r.hint, hint);
   }
@@ -240,8 +241,35 @@ Deno.test("a guest's refusal of a guest bug is the fault's answer, not 'injected
   );
   assert.ok(!r.ok);
   assert.equal(r.code, "guest-bug-refused");
-  assert.equal(r.message, "Cannot inject loop: eth0's transmitq already holds a guest bug");
+  // In the words the user typed (a guest-bug whose bug is loop), not as if loop were a fault.
+  assert.equal(
+    r.message,
+    "Cannot inject guest-bug loop on a's eth0 transmitq: eth0's transmitq already holds a guest bug",
+  );
   assert.match(r.hint, /until its reset/);
+});
+
+Deno.test("a guest bug's refusal names the fault the user typed, whoever worded it", () => {
+  const f = { kind: "guest-bug", vm: "a", device: "eth0", queue: "receiveq", bug: "loop" } as const;
+  const cases: [string, string][] = [
+    // The guest's and the lab's answers name only the bug.
+    [
+      "Cannot inject loop: eth0 is being reset",
+      "Cannot inject guest-bug loop on a's eth0 receiveq: eth0 is being reset",
+    ],
+    [
+      'Cannot tell whether loop was written: VM "a"\'s guest did not answer within 2000 ms',
+      "Cannot tell whether guest-bug loop on a's eth0 receiveq was written: VM \"a\"'s guest did " +
+      "not answer within 2000 ms",
+    ],
+    // A reason with no prefix, or another bug's prefix, is kept whole after the user's words.
+    ["no room", "Cannot inject guest-bug loop on a's eth0 receiveq: no room"],
+    [
+      "Cannot inject loopy: x",
+      "Cannot inject guest-bug loop on a's eth0 receiveq: Cannot inject loopy: x",
+    ],
+  ];
+  for (const [given, line] of cases) assert.equal(bugRefusalLine(f, given), line);
 });
 
 Deno.test("a backend crash asked of a worker an injected hang blocks is refused until it wakes or is replaced", async () => {
@@ -697,7 +725,7 @@ Deno.test("a guest bug whose queue has no room now is asked again until it has, 
   assert.ok(r.ok, r.ok ? "" : r.message);
   assert.equal(asked.length, 4, "asked again while busy, then written");
   assert.deepEqual(events.map(([k]) => k), ["fault"]);
-  // Busy for longer than the wait: refused with the guest's words, a hint that says why, and
+  // Busy for longer than the wait: refused with the guest's reason, a hint that says why, and
   // the refusal logged once (not once an ask).
   asked.length = 0;
   events.length = 0;
@@ -705,7 +733,11 @@ Deno.test("a guest bug whose queue has no room now is asked again until it has, 
   const refused = await injectFault(bug as Fault, target);
   assert.ok(!refused.ok);
   assert.equal(refused.code, "guest-bug-refused");
-  assert.equal(refused.message, full);
+  assert.equal(
+    refused.message,
+    "Cannot inject guest-bug loop on a's eth0 transmitq: the queue has no free descriptor, and " +
+      "nothing it posted is still waiting",
+  );
   assert.match(refused.hint, /^The device held every buffer of eth0's transmitq for 2 s/);
   assert.equal(asked.length, 20, "asked every 100 ms (this guest's answer time) for 2 s");
   assert.deepEqual(events.map(([k]) => k), ["fault", "guest-bug-refused"]);

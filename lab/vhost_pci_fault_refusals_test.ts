@@ -141,6 +141,9 @@ Deno.test("a drill's fault step the vhost-pci lab would refuse is a problem at i
   assert.match(text, /hint: Its queues are a:eth0's/);
   assert.match(text, /d\.yaml:4:\d+: Cannot inject backend-crash \(mid-pass\): VM "a"'s/);
   assert.match(text, /d\.yaml:5:\d+: Cannot inject guest-bug: a:iommu0 is an iommu device/);
-  assert.match(text, /d\.yaml:6:\d+: Cannot inject wrap-flip/);
+  assert.match(
+    text,
+    /d\.yaml:6:\d+: Cannot inject guest-bug wrap-flip on b's eth0 receiveq: a split ring has no such/,
+  );
   assert.doesNotMatch(text, /d\.yaml:7:/, "b's driver takes a guest bug in a's transmitq");
 });

@@ -263,7 +263,10 @@ Deno.test({
       const second = await bug("head-out-of-range");
       assert.ok(!second.ok, "the second bug was refused");
       assert.equal(second.code, "guest-bug-refused");
-      assert.match(second.message, /^Cannot inject head-out-of-range: eth0's receiveq already/);
+      assert.match(
+        second.message,
+        /^Cannot inject guest-bug head-out-of-range on a's eth0 receiveq: eth0's receiveq already/,
+      );
       const refused = await waitForValue(
         "the second bug refused",
         () => events(lab, "guest-bug-refused")[0] ?? null,
