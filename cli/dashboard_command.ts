@@ -149,7 +149,7 @@ function whyUnanswered(e: unknown): string {
 export type Lowered = "idle group" | "idle" | `nice ${string}` | "normal";
 
 /**
- * What `VLAB_DASHBOARD_NICE` asks of the dashboard's priority: `""` unset or empty (the default:
+ * What `VLAB_DASHBOARD_NICE` asks of the dashboard's priority: `""` unset or blank (the default:
  * an idle CPU group and the idle policy), `idle` (the policy without the group), or a nice value
  * from -20 to 19 as `renice` takes it (0: the normal priority). Anything else is a `bad-option`
  * error naming the variable, checked before a dashboard starts (`vlab dashboard`, and `vlab up`
@@ -164,7 +164,9 @@ export type Lowered = "idle group" | "idle" | `nice ${string}` | "normal";
  */
 export function dashboardNice(): "" | "idle" | `${number}` {
   const asked = Deno.env.get("VLAB_DASHBOARD_NICE") ?? "";
-  if (asked === "" || asked === "idle") return asked;
+  // Blank is unset, as for the other VLAB_ variables: " " was refused as no nice value.
+  if (asked.trim() === "") return "";
+  if (asked === "idle") return asked;
   const m = /^(-?)([0-9]{1,2})$/.exec(asked);
   const n = m === null ? NaN : Number(m[2]) * (m[1] === "-" ? -1 : 1);
   if (!(n >= -20 && n <= 19)) {

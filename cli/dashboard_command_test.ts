@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { SwitchMacTable } from "../lab/switch_macs.ts";
-import { labGone, priorityNow, socketSource } from "./dashboard_command.ts";
+import { dashboardNice, labGone, priorityNow, socketSource } from "./dashboard_command.ts";
 import { createLabDir } from "../lab/state.ts";
 import { resolveTopologyPath } from "../lab/topology/mod.ts";
 import { CONFIG_PATH, VLAB_PERMISSION_FLAGS, vlabChildEnv, vlabRunArgs } from "./deno_run.ts";
@@ -139,6 +139,21 @@ Deno.test("lowerPriority puts every thread in SCHED_IDLE and, where allowed, an 
   } else {
     assert.equal(set, "idle");
     assert.equal(during, before);
+  }
+});
+
+Deno.test("a blank VLAB_DASHBOARD_NICE is unset (the default), not a bad nice value", () => {
+  const saved = Deno.env.get("VLAB_DASHBOARD_NICE");
+  try {
+    for (const blank of ["", " ", "\t "]) {
+      Deno.env.set("VLAB_DASHBOARD_NICE", blank);
+      assert.equal(dashboardNice(), "", JSON.stringify(blank));
+    }
+    Deno.env.set("VLAB_DASHBOARD_NICE", " 5");
+    assert.throws(() => dashboardNice(), /got " 5"/);
+  } finally {
+    if (saved === undefined) Deno.env.delete("VLAB_DASHBOARD_NICE");
+    else Deno.env.set("VLAB_DASHBOARD_NICE", saved);
   }
 });
 

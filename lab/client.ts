@@ -7,6 +7,7 @@
 
 import { LabError, type LabErrorCode, PartialExecError } from "./errors.ts";
 import type { PingResult } from "./guest/workloads/ping.ts";
+import { envFolder } from "./env_knobs.ts";
 import { type ProcessState, processState } from "./proc.ts";
 import { findLabs, type FoundLab, type LabRecord, removeStaleLab, stateRoot } from "./state.ts";
 import { quote, shellArg } from "../devices/base/quote.ts";
@@ -131,7 +132,7 @@ export async function resolveLab(
 function lookedIn(): string {
   try {
     const root = shellArg(stateRoot());
-    return Deno.env.get("VLAB_STATE_DIR")
+    return envFolder("VLAB_STATE_DIR", "cwd") !== undefined
       ? `this command looks for labs in ${root} (VLAB_STATE_DIR): a lab started with another ` +
         "VLAB_STATE_DIR, or none, is not seen here"
       : `this command looks for labs in ${root} (VLAB_STATE_DIR is not set): a lab started ` +

@@ -330,16 +330,20 @@ Deno.test("no lab running: the hint names the state folder looked in, and whethe
   const saved = ["VLAB_STATE_DIR", "XDG_RUNTIME_DIR"].map((k) => [k, Deno.env.get(k)] as const);
   const runtime = await Deno.makeTempDir({ prefix: "vlab-client-xdg-" });
   try {
-    Deno.env.delete("VLAB_STATE_DIR");
     Deno.env.set("XDG_RUNTIME_DIR", runtime);
-    const e = await resolveLab(undefined, undefined, () => {}).then(() => null, (e) => e);
-    assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
-    assert.equal(e.message, "No lab is running");
-    assert.equal(
-      e.hint,
-      `Start one with \`vlab up\` (or \`vlab up -d\`); this command looks for labs in ${runtime}/vlab ` +
-        "(VLAB_STATE_DIR is not set): a lab started with it set is not seen here",
-    );
+    // A blank VLAB_STATE_DIR is unset (it was a folder " " in the current folder).
+    for (const unset of [undefined, " "]) {
+      if (unset === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", unset);
+      const e = await resolveLab(undefined, undefined, () => {}).then(() => null, (e) => e);
+      assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+      assert.equal(e.message, "No lab is running");
+      assert.equal(
+        e.hint,
+        `Start one with \`vlab up\` (or \`vlab up -d\`); this command looks for labs in ${runtime}/vlab ` +
+          "(VLAB_STATE_DIR is not set): a lab started with it set is not seen here",
+      );
+    }
   } finally {
     for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
     await Deno.remove(runtime, { recursive: true });

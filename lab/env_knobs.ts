@@ -9,11 +9,45 @@
  * (`envHotMs` in `wire/loop.ts`, `defaultPlacement` in `lab.ts`, `workerEntries`) keep their
  * defaults for a worker or a test that reads them without this check.
  *
+ * The folders the environment names (`VLAB_STATE_DIR`, `VLAB_CACHE_DIR`, and the XDG and `HOME`
+ * ones behind them) are read through {@linkcode envFolder}: blank is unset, and a path is absolute.
+ *
  * @module
  */
 
+import { isAbsolute, resolve } from "node:path";
 import { LabError } from "./errors.ts";
 import { quote } from "../devices/base/quote.ts";
+
+/**
+ * The folder environment variable `name` names, as an absolute, normalised path (`/tmp//x/` is
+ * `/tmp/x`: every path vlab prints or records is built on it), or undefined when it is unset or
+ * blank. Blank is unset, as an empty value is (and as a blank `VLAB_HOT_MS` or `VLAB_PLACEMENT`
+ * is the default): `VLAB_STATE_DIR=" "` made a folder named " " in the current folder. A relative
+ * value is taken from the current folder (`relative: "cwd"`, so that paths stay right after a
+ * script changes folder; the path as given when that folder is gone) or ignored (`"ignore"`: the
+ * XDG base directory spec has a relative `XDG_RUNTIME_DIR` or `XDG_CACHE_HOME` ignored). Throws
+ * as `Deno.env.get` does without the permission to read the environment.
+ *
+ * @example
+ * ```ts ignore
+ * Deno.env.set("VLAB_STATE_DIR", " ");
+ * envFolder("VLAB_STATE_DIR", "cwd"); // undefined
+ * Deno.env.set("VLAB_STATE_DIR", "rel/state");
+ * envFolder("VLAB_STATE_DIR", "cwd"); // `${Deno.cwd()}/rel/state`
+ * ```
+ */
+export function envFolder(name: string, relative: "cwd" | "ignore"): string | undefined {
+  const value = Deno.env.get(name);
+  if (value === undefined || value.trim() === "") return undefined;
+  if (isAbsolute(value)) return resolve(value);
+  if (relative === "ignore") return undefined;
+  try {
+    return resolve(Deno.cwd(), value);
+  } catch {
+    return value; // the current folder is gone: the path as given is all there is
+  }
+}
 
 /** The largest `VLAB_HOT_MS` a lab takes, ms (`envHotMs` cuts a larger one to it). */
 export const MAX_HOT_MS = 10_000;

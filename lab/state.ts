@@ -21,15 +21,16 @@
  * ("stopped" for a lab frozen with `kill -STOP`) is read from `/proc/PID/stat`, never by sending
  * a signal.
  *
- * The root is `$VLAB_STATE_DIR` if set, else `$XDG_RUNTIME_DIR/vlab`, else `/tmp/vlab-<uid>`;
- * it is created with mode 0700.
+ * The root is `$VLAB_STATE_DIR` if set (and not blank), else `$XDG_RUNTIME_DIR/vlab`, else
+ * `/tmp/vlab-<uid>`; it is created with mode 0700.
  *
  * @module
  */
 
-import { isAbsolute, resolve } from "node:path";
+import { resolve } from "node:path";
 import { type ProcessState, processState } from "./proc.ts";
 import { LabError } from "./errors.ts";
+import { envFolder } from "./env_knobs.ts";
 import { quote } from "../devices/base/quote.ts";
 import { ioReason } from "../devices/base/io_reason.ts";
 
@@ -66,22 +67,16 @@ export const VSOCK_SOCKET = "vsock.sock";
 /**
  * The state root: `VLAB_STATE_DIR` (a relative one taken from the current folder, so that a lab's
  * socket and record paths stay right after a script changes folder), else
- * `$XDG_RUNTIME_DIR/vlab`, else `/tmp/vlab-UID`.
+ * `$XDG_RUNTIME_DIR/vlab` (an absolute one: the XDG spec has a relative one ignored), else
+ * `/tmp/vlab-UID`. A blank variable counts as unset (`envFolder`).
  */
 export function stateRoot(): string {
-  const explicit = Deno.env.get("VLAB_STATE_DIR");
-  if (explicit) {
-    // Normalised (`/tmp/x/` and `/tmp//x` are `/tmp/x`): every path vlab prints or records is
-    // built on it, and `/tmp/x//pair/control.sock` is no path anyone wrote.
-    if (isAbsolute(explicit)) return resolve(explicit);
-    try {
-      return resolve(Deno.cwd(), explicit);
-    } catch {
-      return explicit; // the current folder is gone: the path as given is all there is
-    }
-  }
-  const runtime = Deno.env.get("XDG_RUNTIME_DIR");
-  if (runtime) return isAbsolute(runtime) ? resolve(runtime, "vlab") : `${runtime}/vlab`;
+  // Normalised (`/tmp/x/` and `/tmp//x` are `/tmp/x`): `/tmp/x//pair/control.sock` is no path
+  // anyone wrote. Blank is unset (`VLAB_STATE_DIR=" "` made a folder " " in the current folder).
+  const explicit = envFolder("VLAB_STATE_DIR", "cwd");
+  if (explicit !== undefined) return explicit;
+  const runtime = envFolder("XDG_RUNTIME_DIR", "ignore");
+  if (runtime !== undefined) return resolve(runtime, "vlab");
   return `/tmp/vlab-${Deno.uid() ?? "user"}`;
 }
 

@@ -130,6 +130,28 @@ Deno.test("a VLAB_STATE_DIR or XDG_RUNTIME_DIR with a trailing or double slash g
   }
 });
 
+Deno.test("a blank VLAB_STATE_DIR is unset; a blank or relative XDG_RUNTIME_DIR is ignored", () => {
+  const saved = ["VLAB_STATE_DIR", "XDG_RUNTIME_DIR"].map((k) => [k, Deno.env.get(k)] as const);
+  const fallback = `/tmp/vlab-${Deno.uid() ?? "user"}`;
+  try {
+    // `VLAB_STATE_DIR=" "` made a folder named " " in the current folder.
+    Deno.env.set("XDG_RUNTIME_DIR", "/run/user/1000");
+    for (const blank of [" ", "\t", "  \n"]) {
+      Deno.env.set("VLAB_STATE_DIR", blank);
+      assert.equal(stateRoot(), "/run/user/1000/vlab", JSON.stringify(blank));
+    }
+    // The XDG spec has a relative XDG_RUNTIME_DIR ignored: it made "run/vlab" in the current folder.
+    for (const bad of [" ", "run", "./x"]) {
+      Deno.env.set("XDG_RUNTIME_DIR", bad);
+      assert.equal(stateRoot(), fallback, JSON.stringify(bad));
+    }
+    Deno.env.set("XDG_RUNTIME_DIR", "/");
+    assert.equal(stateRoot(), "/vlab");
+  } finally {
+    for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+  }
+});
+
 Deno.test("createLabDir makes the root and the lab folder with mode 0700, once", async () => {
   await withStateDir((root) => {
     const pair = createLabDir("pair");

@@ -31,6 +31,7 @@
 
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { ioReason } from "../devices/base/io_reason.ts";
+import { envFolder } from "./env_knobs.ts";
 
 /** The lab's worker entries. */
 export type WorkerEntry = "guest" | "device" | "switch" | "vsockRouter";
@@ -156,8 +157,9 @@ export async function findWorkerEntries(
   if (root.protocol !== "file:") return sources("the sources are not local files");
   const rootPath = fileURLToPath(root).replace(/\/$/, "");
   if (!granted({ name: "env" })) return sources("no permission to read the environment");
-  if (Deno.env.get("VLAB_BUNDLE") === "0") return sources();
-  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  // Trimmed, as envKnobError reads it: " 0" passed that check and was then bundled.
+  if (Deno.env.get("VLAB_BUNDLE")?.trim() === "0") return sources();
+  const cacheDir = options.cacheDir ?? bundleCacheDir();
   if (cacheDir === null) return sources("no cache directory (set VLAB_CACHE_DIR or HOME)");
   const deno = options.deno ?? Deno.execPath();
   if (!granted({ name: "read", path: rootPath }) || !granted({ name: "read", path: cacheDir })) {
@@ -203,13 +205,25 @@ function granted(desc: Deno.PermissionDescriptor): boolean {
   }
 }
 
-function defaultCacheDir(): string | null {
-  const own = Deno.env.get("VLAB_CACHE_DIR");
-  if (own) return own;
-  const xdg = Deno.env.get("XDG_CACHE_HOME");
-  if (xdg) return `${xdg}/vlab`;
-  const home = Deno.env.get("HOME");
-  return home ? `${home}/.cache/vlab` : null;
+/**
+ * The bundle cache when a caller names none: `$VLAB_CACHE_DIR` (a relative one taken from the
+ * current folder), else `$XDG_CACHE_HOME/vlab` (an absolute one: the XDG spec has a relative one
+ * ignored), else `~/.cache/vlab`, else null. A blank variable counts as unset (`envFolder`):
+ * `VLAB_CACHE_DIR=" "` built the bundles in a folder named " " in the current folder.
+ *
+ * @example
+ * ```ts ignore
+ * Deno.env.set("VLAB_CACHE_DIR", " ");
+ * bundleCacheDir(); // `${HOME}/.cache/vlab` (with XDG_CACHE_HOME unset)
+ * ```
+ */
+export function bundleCacheDir(): string | null {
+  const own = envFolder("VLAB_CACHE_DIR", "cwd");
+  if (own !== undefined) return own;
+  const xdg = envFolder("XDG_CACHE_HOME", "ignore");
+  if (xdg !== undefined) return `${xdg}/vlab`;
+  const home = envFolder("HOME", "cwd");
+  return home === undefined ? null : `${home}/.cache/vlab`;
 }
 
 /**

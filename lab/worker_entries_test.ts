@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  bundleCacheDir,
   findWorkerEntries,
   releaseBundleSets,
   sourceEntries,
@@ -193,6 +194,30 @@ Deno.test("VLAB_BUNDLE=0 runs the sources, with no reason to report", () =>
     assert.equal(e.reason, undefined);
     assert.ok(e.urls.device.pathname.endsWith("/lab/host/device_worker.ts"));
   }));
+
+Deno.test("VLAB_BUNDLE=' 0 ' runs the sources, as the start's check of it reads it", () =>
+  withEnv("VLAB_BUNDLE", " 0 ", async () => {
+    // envKnobError took " 0 " as 0; the reader compared it with "0" and bundled the workers.
+    const e = await findWorkerEntries({ cacheDir: "/nonexistent/vlab" });
+    assert.equal(e.bundled, false);
+    assert.equal(e.reason, undefined);
+  }));
+
+Deno.test("a blank VLAB_CACHE_DIR is unset; a relative one is from the current folder", () =>
+  withEnv("XDG_CACHE_HOME", "/tmp/xdg-cache", () =>
+    withEnv("VLAB_CACHE_DIR", " ", async () => {
+      // It built the bundles in a folder named " " in the current folder.
+      assert.equal(bundleCacheDir(), "/tmp/xdg-cache/vlab");
+      Deno.env.set("VLAB_CACHE_DIR", "rel/cache/");
+      assert.equal(bundleCacheDir(), `${Deno.cwd()}/rel/cache`);
+      // The XDG spec has a relative XDG_CACHE_HOME ignored.
+      Deno.env.delete("VLAB_CACHE_DIR");
+      Deno.env.set("XDG_CACHE_HOME", "rel");
+      await withEnv("HOME", "/home/someone", () => {
+        assert.equal(bundleCacheDir(), "/home/someone/.cache/vlab");
+        return Promise.resolve();
+      });
+    })));
 
 Deno.test("a damaged bundle set is rebuilt; old sets are pruned, not one a running lab uses", () =>
   withEnv("VLAB_BUNDLE", undefined, async () => {
