@@ -239,12 +239,14 @@ export class LinkControl implements LinkControls {
 
   /** Remove partition `id`, or every partition; returns the ids removed. */
   heal(id?: number): number[] {
-    // `heal("1")` healed nothing and said nothing.
+    // `heal("1")` healed nothing and said nothing. A number that is no id (`heal(0)`) is out of
+    // range, a RangeError, as for every other method's numbers; another type a TypeError.
     expectArg(
       id === undefined || (typeof id === "number" && Number.isInteger(id) && id > 0),
       `lab.links.heal: id must be a partition's id (a positive integer) or nothing, got ${
         typeof id === "number" ? id : typeName(id)
       }`,
+      typeof id === "number" ? (m) => new RangeError(m) : undefined,
     );
     if (this.#stopped()) throw labStoppedError(this.#plan.name, "heal a partition");
     const gone = this.#partitions.heal(id);

@@ -129,6 +129,17 @@ Deno.test({
         () => lab.links.heal(any<number>("1")),
         isError(TypeError, /^lab\.links\.heal: id must be a partition's id .* got string$/),
       );
+      // A number that is no id is out of range: a RangeError, as the other methods' numbers
+      // (it was a TypeError).
+      for (const [id, got] of [[0, "0"], [-1, "-1"], [1.5, "1.5"], [NaN, "NaN"]] as const) {
+        assert.throws(
+          () => lab.links.heal(id),
+          isError(
+            RangeError,
+            new RegExp(`^lab\\.links\\.heal: id must be a partition's id .* got ${got}$`),
+          ),
+        );
+      }
       // {} reached the workers as a stage of undefined knobs; null failed in the engine's words.
       for (const impair of [{}, null, { delay: "5ms" }]) {
         assert.throws(
