@@ -114,7 +114,7 @@ export type {
   VsockSinkResult,
 } from "./lab/guest/workloads/vsock.ts";
 export type { IommuUnmapResult } from "./lab/guest/workloads/iommu.ts";
-export { LabError, type LabErrorCode, PartialExecError } from "./lab/errors.ts";
+export { LabError, type LabErrorCode, PartialExecError, type PartialResult } from "./lab/errors.ts";
 export {
   type AssertionVerdict,
   type BinaryOp,

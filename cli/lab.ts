@@ -483,11 +483,26 @@ function execCommand() {
           // Cut before an answer came: nothing failed that the user did not ask for, so
           // nothing is said; 130 as for a SIGINT.
           if (abort.signal.aborted) throw new CliExit(EXIT_CODES.interrupted);
-          // Its VM crashed mid-run: what it had done (a ping's statistics), then the error.
+          // Cut short, by its VM's crash or the lab's stop (`no-lab`): what it had done (a ping's
+          // statistics), then the error.
+          const stopped = e instanceof PartialExecError && e.code === "no-lab";
           if (e instanceof PartialExecError && opts.json) {
-            await out(JSON.stringify(jsonResult(e.partial, "vm-crash"), null, 2) + "\n");
+            const by = stopped ? "lab-stopped" : "vm-crash";
+            await out(JSON.stringify(jsonResult(e.partial, by), null, 2) + "\n");
           } else if (e instanceof PartialExecError) {
             await printRest(e.partial, said, e.droppedLines + lines.dropped);
+          }
+          if (stopped) {
+            // `vlab down` (or the lab's process told to stop) while it ran: not a whole run.
+            throw new VlabError(
+              "no-lab",
+              `The workload was cut short: lab "${record.name}" stopped while it ran`,
+              {
+                hint: `What it had done is printed above; start the lab again with ${
+                  startAgain(record)
+                }`,
+              },
+            );
           }
           throw e;
         }
@@ -497,18 +512,6 @@ function execCommand() {
           // A script tells a whole run from a cut one by `cancelled`: null, or who stopped it.
           await out(JSON.stringify(jsonResult(result, answer.cancelledBy), null, 2) + "\n");
         } else await printRest(result, said, (answer.droppedLines ?? 0) + lines.dropped);
-        if (answer.cancelledBy === "lab-stopped") {
-          // `vlab down` (or the lab's process told to stop) while it ran: not a whole run.
-          throw new VlabError(
-            "no-lab",
-            `The workload was cut short: lab "${record.name}" stopped while it ran`,
-            {
-              hint: `What it had done is printed above; start the lab again with ${
-                startAgain(record)
-              }`,
-            },
-          );
-        }
         if (answer.cancelled || abort.signal.aborted) throw new CliExit(EXIT_CODES.interrupted);
         const code = workloadExitCode(result);
         if (code !== 0) throw new CliExit(code); // ping with no reply: 1, as iputils

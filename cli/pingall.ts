@@ -9,7 +9,7 @@
 
 import { Command } from "@commander-js/extra-typings";
 import { controlJson, execCancellable, resolveLab } from "../lab/client.ts";
-import { LabError } from "../lab/errors.ts";
+import { LabError, PartialExecError } from "../lab/errors.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import {
   NO_PAIRS,
@@ -299,7 +299,6 @@ async function pingPair(
       argv,
       { signal: opts.signal, force: opts.force, idPrefix: "pingall" },
     );
-    if (answer.cancelledBy === "lab-stopped") opts.ended.labStopped = true;
     return {
       ...pair,
       transmitted: answer.result?.transmitted ?? 0,
@@ -308,6 +307,12 @@ async function pingPair(
       ...(answer.cancelled ? { cut: true } : {}),
     };
   } catch (e) {
+    // The lab stopped under its pings (`vlab down`): what they had measured, cut short.
+    if (e instanceof PartialExecError && e.code === "no-lab" && e.partial.kind === "ping") {
+      opts.ended.labStopped = true;
+      const { transmitted, received } = e.partial;
+      return { ...pair, transmitted, received, error: null, cut: true };
+    }
     if (e instanceof LabError && (e.code === "workload-failed" || e.code === "unknown-vm")) {
       return { ...pair, transmitted: 0, received: 0, error: e.message };
     }

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { LabError, labStoppedError, PartialExecError } from "./errors.ts";
+import { LabError, labStoppedError, PartialExecError, type PartialResult } from "./errors.ts";
 import { typeName } from "./arg_checks.ts";
 import { captureHeader, ringLinkProblem, unknownLinkProblem } from "./link_control.ts";
 import { MAX_CAPTURE_MS } from "./capture.ts";
@@ -291,7 +291,11 @@ export interface VmHandle {
    * types after `vlab exec VM --`; resolves to its result object, throws a `LabError` (code
    * `workload-failed`; `no-such-cid` for a `vsock-send` to a CID no VM has) when it cannot run.
    * Aborting `signal` (before the call too) stops the
-   * workload as Ctrl-C stops `vlab exec`: it still resolves, to what it measured so far.
+   * workload as Ctrl-C stops `vlab exec`: it still resolves, to what it measured so far. A
+   * workload the lab's stop cuts short (`lab.stop()`, `vlab down`, a signal to the process that
+   * runs the lab) throws a {@linkcode PartialExecError} with code `no-lab`
+   * (`The workload was cut short: lab "pair" stopped while it ran`) whose `partial` is what it
+   * had measured: it is no whole run.
    * `onLine` gets each line of its output as it happens (a ping's reply, as iputils prints it:
    * `64 bytes from 10.0.0.2: icmp_seq=1 ttl=64 time=0.254 ms`), before the call resolves; they
    * are the first lines of the result's `text`, whose summary follows them there
@@ -316,7 +320,7 @@ export interface VmHandle {
    * itself throw that `LabError` (`workload-failed`); on a stopped lab it throws `no-lab`, as
    * `exec` does. `options` as `exec`'s (`onLine` hears its lines while `result` is pending);
    * `result` has the workload's type as `exec`'s has, and throws a {@linkcode PartialExecError}
-   * as `exec` does when its VM crashes mid-run.
+   * as `exec` does when its VM crashes mid-run or the lab's stop cuts it short.
    */
   spawn<W extends keyof WorkloadResults>(
     argv: readonly [W, ...string[]],
@@ -567,15 +571,17 @@ export interface StartLabOptions {
 const WAIT_MODES: readonly unknown[] = ["hot", "async"];
 
 /**
- * A workload's result, or the `LabError` it ended with: its own code (`no-such-cid`) or
- * `workload-failed`.
+ * A workload's result, or the `LabError` it ended with: its own code (`no-such-cid`), `no-lab`
+ * (the lab's stop cut it short) or `workload-failed`; a {@linkcode PartialExecError} when the lab
+ * knows what it had done.
  */
 function outcome(r: ExecOutcome): Record<string, unknown> {
   if (r.ok) return r.result as Record<string, unknown>;
   const error = new LabError(r.code ?? "workload-failed", r.message, r.hint);
-  // Failed mid-run (its VM crashed) after the lab had heard what it did: that comes with it.
+  // Cut short (its VM crashed, or the lab stopped: `no-lab`) after the lab had heard what it did:
+  // that comes with it.
   if (typeof r.partial === "object" && r.partial !== null) {
-    throw new PartialExecError(error, r.partial as PingResult);
+    throw new PartialExecError(error, r.partial as PartialResult);
   }
   throw error;
 }

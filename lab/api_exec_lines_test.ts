@@ -98,7 +98,8 @@ Deno.test({
       assert.ok(e instanceof LabError);
       assert.equal(e.code, "workload-failed");
       assert.match(e.message, /VM "a" crashed before it answered/);
-      const partial: PingResult = e.partial;
+      assert.equal(e.partial.kind, "ping");
+      const partial = e.partial as PingResult;
       assert.ok(partial.transmitted >= 2 && partial.transmitted < 100, String(partial.transmitted));
       assert.ok(partial.received >= 2);
       assert.match(partial.text, /--- 10\.1\.0\.2 ping statistics ---\n\d+ packets transmitted/);

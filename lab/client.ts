@@ -5,8 +5,7 @@
  * @module
  */
 
-import { LabError, type LabErrorCode, PartialExecError } from "./errors.ts";
-import type { PingResult } from "./guest/workloads/ping.ts";
+import { LabError, type LabErrorCode, PartialExecError, type PartialResult } from "./errors.ts";
 import { envFolder } from "./env_knobs.ts";
 import { type ProcessState, processState } from "./proc.ts";
 import { findLabs, type FoundLab, type LabRecord, removeStaleLab, stateRoot } from "./state.ts";
@@ -437,7 +436,10 @@ export interface ExecAnswer<T = unknown> {
   result: T;
   /** True when it was stopped before it was done (`result` is partial). */
   cancelled: boolean;
-  /** Who stopped it: a `DELETE /execs/ID` (`client`), or the lab stopping (`lab-stopped`). */
+  /**
+   * Who stopped it: a `DELETE /execs/ID` (`client`), or the lab stopping (`lab-stopped`, which
+   * {@linkcode execCancellable} throws as a `PartialExecError` instead of answering it).
+   */
   cancelledBy: "client" | "lab-stopped" | null;
   /**
    * A streamed answer's (`"stream": true`): the lines the lab dropped because its client did not
@@ -480,6 +482,9 @@ const STREAM_REFUSED = /^POST \/exec takes no key "stream"$/;
  * (`cancelled: true`): an aborted request alone would stop the workload too, but its partial
  * result would be lost with the connection. When no answer comes within `graceMs` of the
  * cancel, or `force` aborts, the request is cut and a `control-error` ("cancelled") is thrown.
+ * A workload the lab's stop cut short (`vlab down` while it ran) is no answer either: a
+ * {@linkcode PartialExecError} with code `no-lab` is thrown, whose `partial` is what it had done
+ * (a failure after lines had gone, its VM crashed, is one too, with its own code).
  *
  * @example
  * ```ts ignore
@@ -533,28 +538,53 @@ export async function execCancellable<T = unknown>(
     // A workload takes as long as it runs: no deadline (Ctrl-C cancels it, see above).
     if (options.onLine !== undefined) {
       try {
-        return await execStream<T>(record, {
-          method: "POST",
-          body: JSON.stringify({ vm, argv, id, stream: true }),
-          signal: cut.signal,
-        }, options.onLine);
+        return wholeRun(
+          record,
+          await execStream<T>(record, {
+            method: "POST",
+            body: JSON.stringify({ vm, argv, id, stream: true }),
+            signal: cut.signal,
+          }, options.onLine),
+        );
       } catch (e) {
         // A lab started by an older vlab (before a `git pull`) refuses the key, and ran nothing:
         // asked again without it, its output comes at the end, as it did then.
         if (!(e instanceof LabError && STREAM_REFUSED.test(e.message))) throw e;
       }
     }
-    return await controlJson<ExecAnswer<T>>(record, "/exec", {
-      method: "POST",
-      body: JSON.stringify({ vm, argv, id }),
-      signal: cut.signal,
-    }, { timeoutMs: Infinity });
+    return wholeRun(
+      record,
+      await controlJson<ExecAnswer<T>>(record, "/exec", {
+        method: "POST",
+        body: JSON.stringify({ vm, argv, id }),
+        signal: cut.signal,
+      }, { timeoutMs: Infinity }),
+    );
   } finally {
     settled = true;
     clearTimeout(timer);
     options.signal?.removeEventListener("abort", onAbort);
     options.force?.removeEventListener("abort", onForce);
   }
+}
+
+/**
+ * `answer`, unless the lab's stop cut its workload short (`cancelledBy` `lab-stopped`): that is
+ * thrown, a {@linkcode PartialExecError} with code `no-lab` whose `partial` is what it had done,
+ * as a script's `lab.vm(x).exec` throws it, so that no caller takes it for a whole run.
+ */
+function wholeRun<T>(record: LabRecord, answer: ExecAnswer<T>): ExecAnswer<T> {
+  if (answer.cancelledBy !== "lab-stopped") return answer;
+  const error = new LabError(
+    "no-lab",
+    `The workload was cut short: lab ${quote(record.name)} stopped while it ran`,
+    `What it had done is its partial result; start the lab again with ${startAgain(record)}`,
+  );
+  const result: unknown = answer.result;
+  if (typeof result !== "object" || result === null) throw error;
+  throw new PartialExecError(error, result as PartialResult, {
+    droppedLines: answer.droppedLines ?? 0,
+  });
 }
 
 /** `pending` settled, or `signal` aborted (the request cut), whichever comes first. */
@@ -640,7 +670,7 @@ async function execStream<T>(
     // Failed after lines had gone (its VM crashed): what it had done comes with the error.
     const { result, droppedLines } = last as { result?: unknown; droppedLines?: unknown };
     if (!(e instanceof LabError) || typeof result !== "object" || result === null) throw e;
-    throw new PartialExecError(e, result as PingResult, {
+    throw new PartialExecError(e, result as PartialResult, {
       droppedLines: typeof droppedLines === "number" ? droppedLines : 0,
     });
   }

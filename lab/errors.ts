@@ -7,6 +7,11 @@
 
 import { escapeControl, quote } from "../devices/base/quote.ts";
 import type { PingResult } from "./guest/workloads/ping.ts";
+import type { SinkResult } from "./guest/workloads/sink.ts";
+import type { UdpEchoResult } from "./guest/workloads/udp_echo.ts";
+import type { UdpFloodResult } from "./guest/workloads/udp_flood.ts";
+import type { VsockEchoResult, VsockSendResult, VsockSinkResult } from "./guest/workloads/vsock.ts";
+import type { IommuUnmapResult } from "./guest/workloads/iommu.ts";
 
 /** Stable codes of {@linkcode LabError}. */
 export type LabErrorCode =
@@ -117,14 +122,41 @@ export class LabError extends Error {
 }
 
 /**
- * The error of a workload that failed mid-run (its VM crashed: `VM "a" crashed before it
- * answered`) once the lab had heard what it had done: `partial` is that, the workload's result
- * so far. Only a `ping` says what it has done as it runs, so it is a `PingResult`: the requests
- * sent, the replies heard, and its `text`, the lines then iputils' statistics, as iputils prints
- * them when interrupted. A script's
- * `lab.vm(x).exec` and `spawn`'s `result` throw it (with or without `onLine`); `vlab exec` prints
- * `partial`'s statistics before the error. `droppedLines`: lines of a streamed `POST /exec` that
- * the lab dropped while its reader was behind (0 in a script).
+ * What a workload cut short had done, the result object of its kind (`kind` tells which: a
+ * `PingResult` for `"ping"`, a `SinkResult` for `"sink"`, …), each with its `text`.
+ *
+ * @example
+ * ```ts
+ * import type { PartialResult } from "./errors.ts";
+ * const sent = (r: PartialResult) => r.kind === "ping" ? r.transmitted : null;
+ * ```
+ */
+export type PartialResult =
+  | PingResult
+  | UdpEchoResult
+  | UdpFloodResult
+  | SinkResult
+  | VsockEchoResult
+  | VsockSendResult
+  | VsockSinkResult
+  | IommuUnmapResult;
+
+/**
+ * The error of a workload cut short, once the lab had heard what it had done: `partial` is that,
+ * the workload's result so far; `code` says what cut it.
+ * - Its VM crashed (`vm-crash`: `VM "a" crashed before it answered`, code `workload-failed`):
+ *   only a `ping` says what it has done as it runs, so `partial` is a `PingResult`: the requests
+ *   sent, the replies heard, and its `text`, the lines then iputils' statistics, as iputils
+ *   prints them when interrupted.
+ * - The lab stopped while it ran (`lab.stop()`, `vlab down`, a signal to the lab's process:
+ *   `The workload was cut short: lab "pair" stopped while it ran`, code `no-lab`): `partial` is
+ *   the result the workload answered with when it was stopped, of its own kind (a sink's
+ *   datagrams so far, a ping's counts), so that no script takes the rest of a run for the whole.
+ *
+ * A script's `lab.vm(x).exec` and `spawn`'s `result` throw it (with or without `onLine`); a
+ * workload the script's own `signal` stopped is no error, it resolves to what it had done.
+ * `vlab exec` prints `partial`'s statistics before the error. `droppedLines`: lines of a
+ * streamed `POST /exec` that the lab dropped while its reader was behind (0 in a script).
  *
  * @example
  * ```ts ignore
@@ -132,14 +164,14 @@ export class LabError extends Error {
  * try {
  *   await lab.vm("a").exec(["ping", "10.0.0.2", "-c", "100"], { onLine: console.log });
  * } catch (e) {
- *   if (e instanceof PartialExecError) console.log(e.partial.text); // its statistics
- *   else throw e;
+ *   if (!(e instanceof PartialExecError)) throw e;
+ *   console.log(e.code === "no-lab" ? "lab stopped" : "VM crashed", e.partial.text);
  * }
  * ```
  */
 export class PartialExecError extends LabError {
-  /** What the ping had done before it failed, as the lab heard it. */
-  readonly partial: PingResult;
+  /** What the workload had done before it was cut short, as the lab heard it. */
+  readonly partial: PartialResult;
   /** Lines of a streamed `POST /exec` the lab dropped while its reader was behind. */
   readonly droppedLines: number;
 
@@ -147,12 +179,12 @@ export class PartialExecError extends LabError {
    * Make one from the failure and what came beside it.
    *
    * @param error the failure, as the lab said it
-   * @param partial what the workload had done before it failed
+   * @param partial what the workload had done before it was cut short
    * @param options `droppedLines`, as {@linkcode PartialExecError.droppedLines} (0 unless given)
    */
   constructor(
     error: LabError,
-    partial: PingResult,
+    partial: PartialResult,
     options: { droppedLines?: number } = {},
   ) {
     super(error.code, error.message, error.hint, error.details);

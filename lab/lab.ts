@@ -292,10 +292,19 @@ export interface CaptureOptions {
 /** What a workload request resolves to. */
 export type ExecOutcome =
   | { ok: true; result: unknown }
-  // `code`: the failure's own code (`WorkloadError.code`: `no-such-cid`), else `workload-failed`.
+  // `code`: the failure's own code (`WorkloadError.code`: `no-such-cid`), `no-lab` for a
+  // workload the lab's stop cut short, else `workload-failed`.
   // `partial`: what a listened-to workload had done when it failed mid-run, as the lab heard it
-  // (a ping cut by a `vm-crash`: its counts, and its `text` with iputils' statistics).
-  | { ok: false; message: string; hint: string; code?: "no-such-cid"; partial?: unknown };
+  // (a ping cut by a `vm-crash`: its counts, and its `text` with iputils' statistics); for one
+  // the lab's stop cut short, the result it answered with (what it had measured), else, when it
+  // did not answer in time, what the lab heard of it.
+  | {
+    ok: false;
+    message: string;
+    hint: string;
+    code?: "no-such-cid" | "no-lab";
+    partial?: unknown;
+  };
 
 /**
  * Options of {@linkcode Lab.exec} and {@linkcode Lab.spawn}.
@@ -396,8 +405,14 @@ export class Lab {
   readonly #reboots = new Map<string, { bootMs: number; phase: VmReboot["phase"]; at: number }>();
   /** Guests' boot times under way (`vm-crash --ms`): each ends its wait, early when the lab stops. */
   readonly #bootWaits = new Set<() => void>();
-  /** Workloads in flight: request id → its guest, so that `stop` can ask each to finish. */
-  readonly #execs = new Map<number, { handle: WorkerHandle; done: Promise<unknown> }>();
+  /**
+   * Workloads in flight: request id → its guest, so that `stop` can ask each to finish, and
+   * `stopping`, which marks it cut short by the stop (its answer is then no whole run).
+   */
+  readonly #execs = new Map<
+    number,
+    { handle: WorkerHandle; done: Promise<unknown>; stopping: () => void }
+  >();
 
   /** Where this lab's workers load their code from (bundles, or the sources). */
   readonly #entries: WorkerEntries;
@@ -1031,7 +1046,13 @@ export class Lab {
       };
     }
     const id = this.#workers.nextId();
-    const onAbort = () => handle.worker.postMessage({ type: "cancel", id } satisfies ToWorker);
+    // Who cut the run short first: the caller (`signal`: it asked for what it had so far) or the
+    // lab's stop (its result is then no whole run, and is answered as a failure: `cut` below).
+    let cutBy: "signal" | "lab-stopped" | null = null;
+    const onAbort = () => {
+      cutBy ??= "signal";
+      handle.worker.postMessage({ type: "cancel", id } satisfies ToWorker);
+    };
     signal?.addEventListener("abort", onAbort, { once: true });
     // What a listened-to workload said, to answer with when its guest cannot (a `vm-crash`).
     const tally = onLine === undefined ? undefined : new ExecTally();
@@ -1054,10 +1075,15 @@ export class Lab {
     );
     // Cancelled before it started: it starts and is cancelled at once, as if cancelled now.
     if (signal?.aborted) onAbort();
-    this.#execs.set(id, { handle, done: reply });
+    this.#execs.set(id, { handle, done: reply, stopping: () => cutBy ??= "lab-stopped" });
     try {
       const m = await reply;
       if (m.type !== "exec-result") throw new Error("unexpected reply");
+      // The lab's stop cancelled it, or answered it (`answerPending`): what it answers is what it
+      // had done when the lab stopped, never a whole run.
+      if (cutBy === "lab-stopped") {
+        return this.#cut(m.ok ? m.result : tally?.partial() ?? undefined);
+      }
       const partial = m.ok ? null : tally?.partial() ?? null;
       return m.ok ? { ok: true, result: m.result } : {
         ok: false,
@@ -1070,6 +1096,24 @@ export class Lab {
       this.#execs.delete(id);
       signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  /**
+   * The outcome of a workload the lab's stop cut short (`vlab down`, `lab.stop()`, a signal to
+   * the lab's process): a failure (`no-lab`) with `partial`, what it had done then, so that no
+   * caller takes the rest of a run for the whole of it (a `ping -c 100` cut at 15 read as a run
+   * of 15 that ended well).
+   */
+  #cut(partial: unknown): ExecOutcome {
+    return {
+      ok: false,
+      code: "no-lab",
+      message: `The workload was cut short: lab ${quote(this.plan.name)} stopped while it ran`,
+      hint: `What it had done is its partial result; start the lab again with ${
+        startAgain(this.plan)
+      }`,
+      ...(partial !== undefined && partial !== null ? { partial } : {}),
+    };
   }
 
   /**
@@ -1328,7 +1372,8 @@ export class Lab {
     this.#unplace?.();
     this.#unplace = undefined;
     const execs = [...this.#execs];
-    for (const [id, { handle }] of execs) {
+    for (const [id, { handle, stopping }] of execs) {
+      stopping();
       handle.worker.postMessage({ type: "cancel", id } satisfies ToWorker);
     }
     if (execs.length > 0) {

@@ -205,6 +205,15 @@ export async function execRoute(
     signal: abort.signal,
     ...(lines !== null ? { onLine: (line: string) => lines.line(line) } : {}),
   }).then((out): Answer => {
+    // Cut short by the lab's stop (`vlab down`), which ends every workload early: `Lab.exec`
+    // answers it as a failure (`no-lab`) with what it had measured, which goes to the client
+    // as the answer of a cancelled run, as it did before: `cancelledBy` says who cut it.
+    if (!out.ok && out.code === "no-lab" && out.partial !== undefined) {
+      return {
+        status: 200,
+        body: { id: entry.id, result: out.partial, cancelled: true, cancelledBy: "lab-stopped" },
+      };
+    }
     // Stopped by a DELETE, or by the lab stopping (`vlab down`), which ends every workload early:
     // its result is partial either way, and the client must not read it as the whole run.
     const cancelledBy = entry.cancelled ? "client" : lab.stopped ? "lab-stopped" : null;

@@ -404,8 +404,16 @@ Deno.test({
       );
       assert.equal(r.passed, false);
       assert.deepEqual(r.steps.map((s) => s.step), [0, 1]);
-      // What the cancelled ping measured is still judged.
-      assert.equal(r.assertions[0].verdict, "pass", JSON.stringify(r.assertions[0]));
+      // The ping the stop cut short is no whole run: an assertion on it cannot be judged (it was
+      // a pass, judged on the part it ran); what it measured stays in the result.
+      assert.equal(r.assertions[0].verdict, "error", JSON.stringify(r.assertions[0]));
+      assert.match(
+        r.assertions[0].error ?? "",
+        /Workload "ping" failed: The workload was cut short: lab "pair" stopped while it ran/,
+      );
+      const ping = r.workloads.ping as { kind: string; partial?: { transmitted: number } };
+      assert.equal(ping.kind, "error");
+      assert.ok((ping.partial?.transmitted ?? 0) > 0, JSON.stringify(ping));
     }),
 });
 

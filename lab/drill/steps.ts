@@ -12,7 +12,7 @@
 
 import { z } from "zod";
 import type { LabHandle } from "../api.ts";
-import { LabError } from "../errors.ts";
+import { LabError, PartialExecError } from "../errors.ts";
 import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
 import { quote } from "../../devices/base/quote.ts";
 import type { Topology } from "../topology/types.ts";
@@ -992,6 +992,9 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
           message: e instanceof Error ? e.message : String(e),
           // A LabError's hint says what to do (an assertion on the workload repeats it).
           ...(e instanceof LabError && e.hint !== "" ? { hint: e.hint } : {}),
+          // Cut short (its VM crashed, the lab stopped): what it had measured, for the report;
+          // an assertion on it is an error, never judged as if the run were whole.
+          ...(e instanceof PartialExecError ? { partial: e.partial } : {}),
         }),
     ).finally(() => ctx.signal.removeEventListener("abort", onAbort));
     ctx.workloads.set(name, w);

@@ -1,0 +1,97 @@
+/**
+ * A script's workload cut short by the lab's stop (`lab.stop()`, `vlab down`, a signal to the
+ * lab's process) is no whole run: `lab.vm(x).exec` and `spawn`'s `result` throw a
+ * `PartialExecError` with code `no-lab` whose `partial` is what it had measured (they resolved to
+ * it, as if it had ended well), and `lab.lab.exec` answers `{ ok: false, code: "no-lab", partial }`.
+ * A workload the script's own signal stops still resolves to what it measured. Uses its own
+ * VLAB_STATE_DIR; the lab is stopped in `finally`.
+ */
+
+import assert from "node:assert/strict";
+import { PartialExecError, startLab } from "../mod.ts";
+import { inStateDir, LAB_TEST } from "./testing.ts";
+
+const MINI = {
+  name: "api-stop",
+  seed: 5,
+  vms: {
+    a: { nics: { eth0: { ip: "10.1.0.1/24" } } },
+    b: { nics: { eth0: { ip: "10.1.0.2/24" } } },
+  },
+  links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+};
+
+/** A ping of 5 s at most: the lab stops long before its end. */
+const LONG_PING = ["ping", "10.1.0.2", "-c", "100", "-i", "0.05"] as const;
+
+/** Wait (bounded) until the ping heard `n` replies. */
+async function replies(heard: string[], n: number): Promise<void> {
+  const deadline = performance.now() + 5000;
+  while (heard.filter((l) => l.includes("icmp_seq=")).length < n) {
+    assert.ok(performance.now() < deadline, `fewer than ${n} replies: ${heard.join("\n")}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+Deno.test({
+  name: "exec and spawn cut short by lab.stop() throw a PartialExecError (no-lab) with what " +
+    "they had measured; a script's own abort still resolves",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-api-stop-", async () => {
+      const lab = await startLab(MINI, { stopOnSignals: false });
+      try {
+        // The script's own signal: what it asked for, a result.
+        const abort = new AbortController();
+        const asked: string[] = [];
+        const own = lab.vm("a").exec(LONG_PING, {
+          signal: abort.signal,
+          onLine: (l) => asked.push(l),
+        });
+        await replies(asked, 2);
+        abort.abort();
+        const r = await own;
+        assert.ok(r.transmitted >= 2 && r.transmitted < 100, String(r.transmitted));
+
+        // The lab's stop: a ping without onLine, a sink through spawn, one through lab.lab.exec.
+        const heard: string[] = [];
+        const ping = lab.vm("a").exec(LONG_PING);
+        const watched = lab.vm("a").exec(LONG_PING, { onLine: (l) => heard.push(l) });
+        const sink = await lab.vm("b").spawn(["sink", "-p", "9000", "-t", "30"]);
+        const raw = lab.lab.exec("a", [...LONG_PING]);
+        const outcomes = Promise.allSettled([ping, watched, sink.result]);
+        await replies(heard, 3);
+        await lab.stop();
+        const [p, w, s] = await outcomes;
+        for (const [what, settled] of [["exec", p], ["exec with onLine", w]] as const) {
+          assert.equal(settled.status, "rejected", `${what} resolved as a whole run`);
+          const e = (settled as PromiseRejectedResult).reason;
+          assert.ok(e instanceof PartialExecError, `${what}: ${e}`);
+          assert.equal(e.code, "no-lab");
+          assert.match(
+            e.message,
+            /^The workload was cut short: lab "api-stop" stopped while it ran$/,
+          );
+          assert.equal(e.partial.kind, "ping");
+          if (e.partial.kind !== "ping") return;
+          assert.ok(
+            e.partial.transmitted >= 3 && e.partial.transmitted < 100,
+            `${what}: ${e.partial.transmitted}`,
+          );
+          assert.match(e.partial.text, /--- 10\.1\.0\.2 ping statistics ---/);
+        }
+        assert.equal(s.status, "rejected", "spawn's result resolved as a whole run");
+        const e = (s as PromiseRejectedResult).reason;
+        assert.ok(e instanceof PartialExecError, String(e));
+        assert.equal(e.code, "no-lab");
+        assert.equal(e.partial.kind, "sink");
+        const out = await raw;
+        assert.equal(out.ok, false, "lab.lab.exec answered a whole run");
+        if (out.ok) return;
+        assert.equal(out.code, "no-lab");
+        assert.equal((out.partial as { kind?: string } | undefined)?.kind, "ping");
+      } finally {
+        await lab.stop();
+      }
+    }),
+});
