@@ -13,6 +13,7 @@ import { type Expr, type ExprError, referencesOf } from "./expr.ts";
 import type { EvalScope, Value } from "./evaluate.ts";
 import { escapeControl as printable, quote } from "../../devices/base/quote.ts";
 import type { RecoverySample } from "./types.ts";
+import { KEPT_HEAD } from "../guest/workloads/kept.ts";
 
 /** What a finished run offers to its assertions. */
 export interface RunData {
@@ -197,6 +198,67 @@ const NULL_HINT = "the workload had nothing to measure it by, no reply or no dat
   "a count instead, such as its received";
 
 /**
+ * A list of a result that a long run keeps in part (kept.ts): its first {@linkcode KEPT_HEAD}
+ * items, then its last `length - head` ones, of `total` in the run. A ping's `replies` (its
+ * `received` counts them all).
+ */
+interface KeptList {
+  /** Items in the run. */
+  total: number;
+  /** Items kept from its start. */
+  head: number;
+  /** Items kept in all (the head, then the tail). */
+  length: number;
+}
+
+/**
+ * The list at `fields` of `result` (`list`) when the run had more items than it kept (a ping of
+ * more than 1000 replies keeps its first and last 500), or null for a list kept whole: an index
+ * into it would read the kept list's 600th item, a reply near the run's end, as the run's 600th.
+ */
+function keptList(
+  result: Record<string, unknown>,
+  fields: readonly string[],
+  list: readonly unknown[],
+): KeptList | null {
+  if (result.kind !== "ping" || fields.length !== 1 || fields[0] !== "replies") return null;
+  const total = result.received;
+  if (typeof total !== "number" || total <= list.length || list.length < KEPT_HEAD) return null;
+  return { total, head: KEPT_HEAD, length: list.length };
+}
+
+/**
+ * Where the run's item `n` is in a kept list: its index there, `not-kept` (between the head and
+ * the tail), or `missing` (past the run's end).
+ *
+ * @example
+ * ```ts ignore
+ * keptItem({ total: 1200, head: 500, length: 1000 }, 1199); // 999
+ * keptItem({ total: 1200, head: 500, length: 1000 }, 600); // "not-kept"
+ * ```
+ */
+function keptItem(kept: KeptList, n: number): number | "not-kept" | "missing" {
+  if (n >= kept.total) return "missing";
+  if (n < kept.head) return n;
+  const tailFrom = kept.total - (kept.length - kept.head);
+  return n >= tailFrom ? kept.head + (n - tailFrom) : "not-kept";
+}
+
+/** What a kept list holds, for an error: `ping.replies had 1200 items in this run; …`. */
+function keptWords(at: string, kept: KeptList): string {
+  const tailFrom = kept.total - (kept.length - kept.head);
+  return `${at} had ${kept.total} items in this run, and a long run keeps only its first ` +
+    `${kept.head} and last ${kept.length - kept.head} (indices 0 to ${kept.head - 1} and ` +
+    `${tailFrom} to ${kept.total - 1})`;
+}
+
+/** What to read instead of a reply a long ping did not keep. */
+function keptHint(root: string): string {
+  return `read an index that was kept; ${root}.received, ${root}.loss_pct and ${root}.rtt_ms ` +
+    "(min, avg, max, median, p99) count every reply";
+}
+
+/**
  * The scope assertions are evaluated in, for a finished run.
  *
  * @example
@@ -259,6 +321,25 @@ export function runScope(data: RunData): EvalScope {
           const at = [root, ...fields.slice(0, i)].join(".");
           return fail(e.at, `${at} is null (nothing measured), so it has no ${f}`, NULL_HINT);
         }
+        // A list the result keeps in part (a long ping's replies): its items are read by their
+        // index in the run, never by their place in what was kept.
+        const kept = Array.isArray(cur) ? keptList(result, fields.slice(0, i), cur) : null;
+        if (kept !== null && /^\d+$/.test(f)) {
+          const at = [root, ...fields.slice(0, i)].join(".");
+          const item = keptItem(kept, Number(f));
+          if (item === "missing") {
+            return fail(
+              e.at,
+              `${at}.${f} does not exist: ${at} had ${kept.total} items in this run`,
+              `read an index from 0 to ${kept.total - 1}`,
+            );
+          }
+          if (item === "not-kept") {
+            return fail(e.at, `${at}.${f} was not kept: ${keptWords(at, kept)}`, keptHint(root));
+          }
+          cur = (cur as unknown[])[item];
+          continue;
+        }
         const key = typeof cur === "object" && Object.hasOwn(cur, f) ? f : camel(f);
         // A list's item past its end (`sink.senders.0` of a sink that heard no sender): how many
         // it had this run, not a did-you-mean among its indices.
@@ -298,6 +379,10 @@ export function runScope(data: RunData): EvalScope {
           : Array.isArray(cur)
           ? (cur.length === 0
             ? "it is an empty list: nothing to read in it"
+            : keptList(result, fields, cur) !== null
+            ? `read one of its items by its index, as in ${e.text}.0: ${
+              keptWords(e.text, keptList(result, fields, cur)!)
+            }`
             : `read one of its ${cur.length} items by its index, as in ${e.text}.0`)
           : typeof cur === "object"
           ? `read one of its fields: ${Object.keys(cur).join(", ")}`

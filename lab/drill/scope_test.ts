@@ -236,3 +236,57 @@ Deno.test("a list's item past its end says how many items the run had, not 'did 
   );
   assert.equal(one.error.hint, "read an index from 0 to 0");
 });
+
+Deno.test(
+  "a long ping's replies are read by their index in the run: an item it did not keep is an " +
+    "error, never another reply",
+  () => {
+    // 1200 replies (seq 1 to 1200): the result keeps the first 500 and the last 500 (kept.ts).
+    const seqs = [
+      ...Array.from({ length: 500 }, (_, i) => i + 1),
+      ...Array.from({ length: 500 }, (_, i) => 701 + i),
+    ];
+    const ping = {
+      kind: "ping",
+      transmitted: 1200,
+      received: 1200,
+      replies: seqs.map((seq) => ({ seq, rttMs: seq / 1000 })),
+    };
+    const read = (text: string) => {
+      const e = parseExpr(text);
+      if (!e.ok) throw new Error(e.error.message);
+      return evaluate(e.value, runScope({ ...DATA, workloads: new Map([["ping", ping]]) }));
+    };
+    const value = (text: string) => {
+      const r = read(text);
+      if (!r.ok) throw new Error(r.error.message);
+      return r.value.measured[0].value;
+    };
+    assert.equal(value("ping.replies.0.seq == 1"), 1);
+    assert.equal(value("ping.replies.499.seq == 500"), 500);
+    // The run's 701st reply and its last: the kept list's 500th and 999th items.
+    assert.equal(value("ping.replies.700.seq == 701"), 701);
+    assert.equal(value("ping.replies.1199.rtt_ms > 0"), 1.2);
+    // Before: the kept list's 600th item, seq 801, as if it were the run's 601st reply.
+    const gap = read("ping.replies.600.seq == 601");
+    assert.ok(!gap.ok);
+    assert.equal(
+      gap.error.message,
+      "ping.replies.600 was not kept: ping.replies had 1200 items in this run, and a long run " +
+        "keeps only its first 500 and last 500 (indices 0 to 499 and 700 to 1199)",
+    );
+    assert.match(gap.error.hint ?? "", /ping\.received, ping\.loss_pct and ping\.rtt_ms/);
+    // Before: "had 1000 items in this run" (the kept ones), where the run had 1200.
+    const past = read("ping.replies.1200.seq > 0");
+    assert.ok(!past.ok);
+    assert.equal(
+      past.error.message,
+      "ping.replies.1200 does not exist: ping.replies had 1200 items in this run",
+    );
+    assert.equal(past.error.hint, "read an index from 0 to 1199");
+    // Read whole, it says what was kept, not "its 1000 items".
+    const whole = read("ping.replies > 0");
+    assert.ok(!whole.ok);
+    assert.match(whole.error.hint ?? "", /had 1200 items in this run, and a long run keeps only/);
+  },
+);
