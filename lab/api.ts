@@ -40,7 +40,7 @@ import { closestName } from "./topology/issues.ts";
 import type { PartitionInfo } from "./partition.ts";
 import { type SwitchMacTable, unknownSwitchProblem } from "./switch_macs.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
-import { vsockConnect } from "./vsock_connect.ts";
+import { LabVsockConn, vsockConnect } from "./vsock_connect.ts";
 import type { LabSnapshot, RingView } from "./snapshot_types.ts";
 import type { PingResult } from "./guest/workloads/ping.ts";
 import type { SinkResult } from "./guest/workloads/sink.ts";
@@ -336,7 +336,11 @@ export interface VmHandle {
    * `vsock.sock` (Firecracker's `CONNECT`/`OK` protocol, done for you): the returned socket
    * reads and writes the guest's stream; `closeWrite()` shuts it down for sending, `close()`
    * ends it. Throws a `LabError`: `unknown-vm` (no vsock device), `workload-failed` (refused:
-   * nothing listens on the port), `control-error` (the socket cannot be opened).
+   * nothing listens on the port), `control-error` (the socket cannot be opened). The guest's
+   * close ends the stream (`read` answers null, `readable` ends); the lab's stop while it is
+   * open (`lab.stop()`, `vlab down`, a signal) does not read as that end: `read`, `readable`
+   * and `write` throw a `LabError` with code `no-lab` (`The vsock stream to port 7 of VM "a"
+   * was cut short: lab "pair" stopped while it was open`).
    */
   vsockConnect(port: number): Promise<Deno.UnixConn>;
 }
@@ -766,10 +770,23 @@ function handleOf(running: RegisteredLab): LabHandle {
           `vsockConnect: port must be a number, got ${typeName(port)}`,
         );
         refuseStopped(lab, `connect to vsock port ${port} of VM ${quote(name)}`);
-        return await vsockConnect(lab.vsockSocket(name), {
+        const conn = await vsockConnect(lab.vsockSocket(name), {
           vm: name,
           port,
           state: lab.vmState(name),
+        });
+        // Its end once the lab stopped is no end the guest sent: an error, not an end of stream.
+        return new LabVsockConn(conn, {
+          stopped: () => lab.stopped,
+          cut: () =>
+            new LabError(
+              "no-lab",
+              `The vsock stream to port ${port} of VM ${quote(name)} was cut short: lab ${
+                quote(lab.plan.name)
+              } stopped while it was open`,
+              "What was read before it is what the guest had sent; start the lab again with " +
+                "startLab()",
+            ),
         });
       },
     };

@@ -3,12 +3,13 @@
  * lab's process) is no whole run: `lab.vm(x).exec` and `spawn`'s `result` throw a
  * `PartialExecError` with code `no-lab` whose `partial` is what it had measured (they resolved to
  * it, as if it had ended well), and `lab.lab.exec` answers `{ ok: false, code: "no-lab", partial }`.
- * A workload the script's own signal stops still resolves to what it measured. Uses its own
- * VLAB_STATE_DIR; the lab is stopped in `finally`.
+ * A workload the script's own signal stops still resolves to what it measured. A host vsock
+ * stream the lab's stop ends is no stream the guest closed: its read throws `no-lab` (it read
+ * null, the end of a whole stream). Uses its own VLAB_STATE_DIR; the lab is stopped in `finally`.
  */
 
 import assert from "node:assert/strict";
-import { PartialExecError, startLab } from "../mod.ts";
+import { LabError, PartialExecError, startLab } from "../mod.ts";
 import { inStateDir, LAB_TEST } from "./testing.ts";
 
 const MINI = {
@@ -90,6 +91,59 @@ Deno.test({
         if (out.ok) return;
         assert.equal(out.code, "no-lab");
         assert.equal((out.partial as { kind?: string } | undefined)?.kind, "ping");
+      } finally {
+        await lab.stop();
+      }
+    }),
+});
+
+Deno.test({
+  name: "a vsock stream the lab's stop ends throws no-lab from read and readable; the guest's " +
+    "close still reads as its end",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-api-stop-vsock-", async () => {
+      const lab = await startLab("vsock-pair", { stopOnSignals: false });
+      try {
+        await lab.vm("a").spawn(["vsock-echo", "-p", "7"]);
+        const bytes = new TextEncoder().encode("hi");
+        // The guest's close (its echo answers SHUTDOWN with its own): the end, as before.
+        const whole = await lab.vm("a").vsockConnect(7);
+        await whole.write(bytes);
+        await whole.closeWrite();
+        let echoed = 0;
+        for await (const chunk of whole.readable) echoed += chunk.length;
+        assert.equal(echoed, 2);
+        whole.close();
+        // The lab's stop: read and readable throw, after the bytes that came.
+        const raw = await lab.vm("a").vsockConnect(7);
+        const streamed = await lab.vm("a").vsockConnect(7);
+        await raw.write(bytes);
+        await streamed.write(bytes);
+        const buf = new Uint8Array(16);
+        assert.equal(await raw.read(buf), 2);
+        const reader = streamed.readable.getReader();
+        assert.equal((await reader.read()).value?.length, 2);
+        // Both pending while the lab stops (settled here, so no rejection goes unhandled).
+        const pending = raw.read(buf);
+        const next = reader.read();
+        const settled = Promise.allSettled([pending, next]);
+        await lab.stop();
+        await settled;
+        const cut = (e: unknown) => {
+          assert.ok(e instanceof LabError, String(e));
+          assert.equal(e.code, "no-lab");
+          assert.match(
+            e.message,
+            /^The vsock stream to port 7 of VM "a" was cut short: lab "vsock-pair" stopped while it was open$/,
+          );
+          return true;
+        };
+        await assert.rejects(pending, cut);
+        await assert.rejects(next, cut);
+        await assert.rejects(raw.write(bytes), cut);
+        raw.close();
+        raw.close(); // again: nothing
       } finally {
         await lab.stop();
       }

@@ -146,3 +146,131 @@ async function readLine(conn: Deno.UnixConn): Promise<string | null> {
   }
   return null;
 }
+
+/** Bytes a {@linkcode LabVsockConn}'s `readable` reads at a time. */
+const READ_CHUNK = 64 * 1024;
+
+/**
+ * A host vsock stream as a script holds it (`VmHandle.vsockConnect`): the Unix socket, whose end
+ * of stream says how it ended. The guest's close reads as the end (`read` answers null, as a
+ * socket's does); the lab's stop, which closes every host socket of its VMs, used to read the
+ * same, so a script took a stream cut by `vlab down` for one the guest had sent whole. Once
+ * `stopped()` says the lab stopped, the end of the stream (and a write) throws `cut()`, a
+ * `LabError` (`no-lab`), from `read` and through `readable` alike.
+ *
+ * @example
+ * ```ts ignore
+ * import { LabVsockConn } from "./vsock_connect.ts";
+ * const conn = new LabVsockConn(raw, { stopped: () => lab.stopped, cut: () => labStoppedError("pair", "read") });
+ * for await (const chunk of conn.readable) console.log(chunk.length); // throws if the lab stops
+ * ```
+ */
+export class LabVsockConn implements Deno.UnixConn {
+  readonly #conn: Deno.UnixConn;
+  readonly #stopped: () => boolean;
+  readonly #cut: () => LabError;
+  #readable: ReadableStream<Uint8Array<ArrayBuffer>> | null = null;
+
+  /**
+   * @param conn the socket, past its `CONNECT`/`OK`
+   * @param o `stopped`: whether the lab stopped; `cut`: the error its end is then
+   */
+  constructor(conn: Deno.UnixConn, o: { stopped: () => boolean; cut: () => LabError }) {
+    this.#conn = conn;
+    this.#stopped = o.stopped;
+    this.#cut = o.cut;
+  }
+
+  /** The local address (the host's end of `vsock.sock`). */
+  get localAddr(): Deno.UnixAddr {
+    return this.#conn.localAddr;
+  }
+
+  /** The remote address (`vsock.sock`). */
+  get remoteAddr(): Deno.UnixAddr {
+    return this.#conn.remoteAddr;
+  }
+
+  /**
+   * Read into `p`: the bytes read, or null at the end of the stream the guest closed. Throws the
+   * `no-lab` `LabError` when the stream ended because the lab stopped.
+   */
+  async read(p: Uint8Array): Promise<number | null> {
+    let n: number | null;
+    try {
+      n = await this.#conn.read(p);
+    } catch (e) {
+      if (this.#stopped()) throw this.#cut();
+      throw e;
+    }
+    if (n === null && this.#stopped()) throw this.#cut();
+    return n;
+  }
+
+  /** Write `p`; throws the `no-lab` `LabError` once the lab stopped (it was a broken pipe). */
+  async write(p: Uint8Array): Promise<number> {
+    if (this.#stopped()) throw this.#cut();
+    try {
+      return await this.#conn.write(p);
+    } catch (e) {
+      if (this.#stopped()) throw this.#cut();
+      throw e;
+    }
+  }
+
+  /** Close the stream (both ways); closing it again does nothing. */
+  close(): void {
+    this.#closeQuietly();
+  }
+
+  /** Shut the stream down for sending (the guest reads its end); reading goes on. */
+  closeWrite(): Promise<void> {
+    return this.#conn.closeWrite();
+  }
+
+  /** Let the process exit while the stream is open. */
+  ref(): void {
+    this.#conn.ref();
+  }
+
+  /** Keep the process from exiting while the stream is open (the default). */
+  unref(): void {
+    this.#conn.unref();
+  }
+
+  /**
+   * The stream's bytes, read with {@linkcode LabVsockConn.read}: it ends at the guest's close,
+   * and errors with the `no-lab` `LabError` when the lab's stop ended it. Cancelling it closes
+   * the stream; at its end, `close()` does.
+   */
+  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    this.#readable ??= new ReadableStream<Uint8Array<ArrayBuffer>>({
+      pull: async (out) => {
+        const buf = new Uint8Array(READ_CHUNK);
+        const n = await this.read(buf);
+        if (n === null) out.close();
+        else out.enqueue(buf.slice(0, n));
+      },
+      cancel: () => this.#closeQuietly(),
+    });
+    return this.#readable;
+  }
+
+  /** The socket's bytes out (its own `writable`: a write past the stop fails as a pipe's does). */
+  get writable(): WritableStream<Uint8Array<ArrayBufferLike>> {
+    return this.#conn.writable;
+  }
+
+  /** Close it, as `using` does. */
+  [Symbol.dispose](): void {
+    this.#closeQuietly();
+  }
+
+  #closeQuietly(): void {
+    try {
+      this.#conn.close();
+    } catch {
+      // Closed already.
+    }
+  }
+}
