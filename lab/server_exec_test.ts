@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { type Body, type Env, withServer } from "./server_testing.ts";
 import { execCancellable } from "./client.ts";
-import { LabError } from "./errors.ts";
+import { LabError, PartialExecError } from "./errors.ts";
 import { within } from "./testing.ts";
 
 const post = (body: unknown): RequestInit => ({
@@ -155,8 +155,29 @@ Deno.test({
     withServer(async (env) => {
       // A ping -c 100 cut at 15 by `vlab down` answered its 15 as a whole run (exit 0).
       const running = env.call("/exec", post({ vm: "a", argv: LONG_PING, id: "downed" }));
+      // The client's: it threw no error, and vlab pingall's caller had to look at cancelledBy.
+      const client = execCancellable<{ transmitted: number }>(env.record, "a", LONG_PING, {
+        idPrefix: "downed",
+      });
+      const clientCut = client.then(
+        () => assert.fail("execCancellable resolved a run the lab's stop cut short"),
+        (e: unknown) => e,
+      );
       await untilListed(env, "downed");
+      // The client's id is `downed-PID-N`, N counted over this file's calls.
+      const deadline = performance.now() + 10_000;
+      while (
+        !(await env.call("/execs")).body.some((x: { id: string }) => x.id.startsWith("downed-"))
+      ) {
+        assert.ok(performance.now() < deadline, "GET /execs never listed the client's ping");
+        await new Promise((r) => setTimeout(r, 20));
+      }
       await env.lab.stop();
+      const e = await within(10_000, "execCancellable", clientCut);
+      assert.ok(e instanceof PartialExecError, String(e));
+      assert.equal(e.code, "no-lab");
+      assert.match(e.message, /^The workload was cut short: lab "[^"]+" stopped while it ran$/);
+      assert.ok(e.partial.kind === "ping" && e.partial.transmitted < 100);
       const r = await within(10_000, "POST", running);
       assert.equal(r.status, 200, JSON.stringify(r.body));
       assert.equal(r.body.cancelled, true);
