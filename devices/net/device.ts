@@ -74,6 +74,14 @@ export interface FrameSink {
    * still to complete (`partialChecksum` in checksum.ts).
    */
   commit(len: number, meta: number): void;
+  /**
+   * Whether chains the driver made available from now on must wait (optional). `transmit` asks
+   * right after a pop that read the driver's index afresh (`DeviceQueue.observed`), once per such
+   * load; true keeps that chain unsent (the rest stay in the ring) for the next `transmit`, which
+   * asks again before it sends it. A lab worker answers with its control gate: a control message
+   * posted and not yet read (`lab/wire/control_gate.ts`).
+   */
+  held?(): boolean;
 }
 
 /** What one `transmit` call did. The object is reused: read it before the next call. */
@@ -182,8 +190,10 @@ export class NetDevice implements VirtioDeviceModel {
   private rxCsum = false;
   private linkUp_: boolean;
   private fault_: NetDeviceFault | null = null;
-  /** A popped TX chain the sink had no room for: sent first next time. */
+  /** A popped TX chain the sink had no room for, or held (`txHeld`): sent first next time. */
   private pendingTx: DescriptorChain | null = null;
+  /** `pendingTx` waits because the sink said `held`: sent once it no longer does. */
+  private txHeld = false;
   /** TX chains a previous device worker popped and did not complete (restore): sent first. */
   private restoredTx: ReadonlyArray<DescriptorChain> = [];
   private restoredTxAt = 0;
@@ -300,6 +310,7 @@ export class NetDevice implements VirtioDeviceModel {
     this.rxCsum = false;
     this.fault_ = null;
     this.pendingTx = null;
+    this.txHeld = false;
     this.restoredTx = [];
     this.restoredTxAt = 0;
     this.held = [];
@@ -358,6 +369,10 @@ export class NetDevice implements VirtioDeviceModel {
     const c = this.c;
     for (let n = 0; n < budget; n++) {
       let chain = this.pendingTx;
+      if (chain !== null && this.txHeld) {
+        if (sink.held !== undefined && sink.held()) return out; // still held: it waits
+        this.txHeld = false;
+      }
       this.pendingTx = null;
       if (chain === null && this.restoredTxAt < this.restoredTx.length) {
         chain = this.restoredTx[this.restoredTxAt++];
@@ -381,6 +396,13 @@ export class NetDevice implements VirtioDeviceModel {
         chain = r.value;
         c[NetCounter.txChainsPopped]++;
         if (chain.indirect) c[NetCounter.txIndirectChains]++;
+        // A load that can have revealed chains published after the sink's state changed (a lab
+        // worker's control message not yet read): this one waits, unsent, and so does the rest.
+        if (q.observed && sink.held !== undefined && sink.held()) {
+          this.pendingTx = chain;
+          this.txHeld = true;
+          break;
+        }
       }
       // E1, E2: the header must be there; the frame must be an Ethernet frame within the MTU.
       // E3: only the checksum request is read, and only under CSUM (no GSO is offered).

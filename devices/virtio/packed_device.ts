@@ -90,6 +90,8 @@ export class PackedDeviceQueue implements DeviceQueue {
   /** Completions pushed and not yet published. */
   private readonly stage: UsedStage;
   private notifyShadow = -1;
+  /** See `DeviceQueue.observed`: every pop reads its head's flags afresh. */
+  readonly observed = true;
   private readonly walker: ChainWalker;
   /** One chain per buffer id, plus a spare to walk into before the id is known. */
   private readonly pool: PooledChain[];

@@ -77,6 +77,14 @@ export interface DeviceQueue {
   /** Pop the next available chain (validated, snapshotted, translated). */
   pop(): PopResult;
   /**
+   * Whether the chain the last `pop` returned came from a fresh load of what the driver publishes
+   * (split: the avail idx, read again once the device has caught up with the last one read;
+   * packed: the head's flags, read by every pop): a load that can reveal chains made available
+   * since. A caller that must have seen whatever was published before such a chain (a lab
+   * worker's control messages, `lab/wire/control_gate.ts`) checks then, once per such load.
+   */
+  readonly observed: boolean;
+  /**
    * Stage a chain as used with `written` bytes (clamped to its writable length). It becomes
    * visible to the driver at the next `publish`. Refused, with nothing staged, for a chain not
    * in flight (`not-in-flight`) and, when `VIRTIO_F_IN_ORDER` was negotiated, for any chain but

@@ -86,6 +86,8 @@ export class SplitDeviceQueue implements DeviceQueue {
    * after each publish.
    */
   private shadowAvail: number;
+  /** See `DeviceQueue.observed`: the last pop read avail idx afresh. */
+  observed = false;
   /** Completions pushed and not yet published. */
   private readonly stage: UsedStage;
   private readonly journal: number;
@@ -148,7 +150,8 @@ export class SplitDeviceQueue implements DeviceQueue {
       // observe avail idx: pairs with "publish avail idx" in split_driver.ts
       this.shadowAvail = this.ring.observe16(this.avail + SplitAvail.IDX);
       if (nextAvail === this.shadowAvail) return EMPTY;
-    }
+      this.observed = true;
+    } else this.observed = false;
     if (((this.shadowAvail - nextAvail) & 0xffff) > this.size) {
       return this.fail({
         kind: "avail-index-jump",
@@ -331,9 +334,9 @@ export class SplitDeviceQueue implements DeviceQueue {
       this.ring.publish16(this.used + SplitUsed.FLAGS, 0);
     }
     this.notifyShadow = 0;
-    // re-check after the (seq-cst) publish: a buffer added before it cannot be missed
-    this.shadowAvail = this.ring.observe16(this.avail + SplitAvail.IDX);
-    return this.shadowAvail !== next;
+    // re-check after the (seq-cst) publish: a buffer added before it cannot be missed. Not kept
+    // as the shadow: a chain is taken only after a pop's own load (`observed`).
+    return this.ring.observe16(this.avail + SplitAvail.IDX) !== next;
   }
 
   /** Ask the driver not to kick. With EVENT_IDX nothing needs writing: kicks stop by themselves. */

@@ -71,6 +71,13 @@ export interface VsockBackend {
    * `payload` (exactly `h.len` bytes) and `h` are valid only during the call.
    */
   send(h: Readonly<VsockHeader>, payload: Uint8Array): boolean;
+  /**
+   * Whether chains the driver made available from now on must wait (optional): `transmit` asks
+   * right after a pop that read the driver's index afresh (`DeviceQueue.observed`); true keeps
+   * that chain, not yet judged, for the next `transmit`, which asks again before it takes it. A
+   * lab worker answers with its control gate (`lab/wire/control_gate.ts`).
+   */
+  held?(): boolean;
 }
 
 /** What `deliver` did with a packet from the backend. */
@@ -177,6 +184,8 @@ export class VsockDevice implements VirtioDeviceModel {
   /** A validated TX chain the backend had no room for, and its header snapshot. */
   private pendingTx: DescriptorChain | null = null;
   private readonly pendingTxHdr: VsockHeader = emptyHeader();
+  /** A popped TX chain the backend said `held` for: judged and sent once it no longer does. */
+  private heldTx: DescriptorChain | null = null;
   /** Packets for the guest, oldest first. */
   private readonly inbox: GuestInbox;
   /** RSTs for the backend that it had no room for. */
@@ -335,20 +344,34 @@ export class VsockDevice implements VirtioDeviceModel {
         out.blocked = true; // F11: TX pauses until the guest takes its replies
         break;
       }
-      const r = q.pop();
-      if (!r.ok) {
-        const e = r.error;
-        if (e.fatal) {
-          this.breakOn(e, "tx");
-          return out;
+      let chain: DescriptorChain;
+      if (this.heldTx !== null) {
+        if (this.backend.held !== undefined && this.backend.held()) break; // still held
+        chain = this.heldTx;
+        this.heldTx = null;
+      } else {
+        const r = q.pop();
+        if (!r.ok) {
+          const e = r.error;
+          if (e.fatal) {
+            this.breakOn(e, "tx");
+            return out;
+          }
+          c[VsockCounter.malformedLen]++;
+          this.complete(e.chain);
+          out.dropped++;
+          continue;
         }
-        c[VsockCounter.malformedLen]++;
-        this.complete(e.chain);
-        out.dropped++;
-        continue;
+        if (r.value === null) break;
+        chain = r.value;
+        // A load that can have revealed chains published after the backend's state changed (a
+        // lab worker's control message not yet read): this one waits, unjudged, and so does the
+        // rest.
+        if (q.observed && this.backend.held !== undefined && this.backend.held()) {
+          this.heldTx = chain;
+          break;
+        }
       }
-      if (r.value === null) break;
-      const chain = r.value;
       if (!this.judge(chain)) {
         this.complete(chain);
         out.dropped++;
@@ -564,6 +587,7 @@ export class VsockDevice implements VirtioDeviceModel {
     this.evq = null;
     this.fault_ = null;
     this.pendingTx = null;
+    this.heldTx = null;
     this.inbox.clear();
     this.inbox.releaseHeld();
     this.eventPending = false;

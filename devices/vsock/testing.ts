@@ -63,7 +63,7 @@ export interface RigOptions {
   /** Queue size (default 64). */
   queueSize?: number;
   /** Where the device sends; default: capture into `sent`, always room. */
-  backend?: { send(h: Readonly<VsockHeader>, payload: Uint8Array): boolean };
+  backend?: { send(h: Readonly<VsockHeader>, payload: Uint8Array): boolean; held?(): boolean };
   /** Socket buffer per connection. */
   bufAlloc?: number;
   /** Device connection bound. */

@@ -35,6 +35,7 @@ import {
 } from "../wire/loop.ts";
 import type { VmStart } from "../wire/messages.ts";
 import { controlApplied, onControl, post, runWorker } from "../wire/worker_scope.ts";
+import { ControlGate } from "../wire/control_gate.ts";
 import { StatsWriter } from "../wire/stats.ts";
 import { GuestClock } from "./clock.ts";
 import { WorkloadParking } from "./parking.ts";
@@ -81,6 +82,8 @@ async function start(msg: VmStart): Promise<void> {
       }
     },
     control: msg.control,
+    // Pending until the loop's first pass has read what was posted before it (conservative).
+    gate: new ControlGate(bells, msg.thread, controlApplied),
     layout: msg.layout,
     clock,
     post,
@@ -236,7 +239,7 @@ async function start(msg: VmStart): Promise<void> {
     counters: loop,
     idleWaitMs: GUEST_IDLE_WAIT_MS,
     wake,
-    controlApplied,
+    control: ctx.gate,
     hotMs,
     blockUntil: () => parking.blockUntil(),
   }, {

@@ -19,6 +19,7 @@
 import { DirectDma, GuestMemory } from "../../devices/memory/mod.ts";
 import { SharedRingAccess } from "../../devices/virtio/ring_access.ts";
 import { epochWord, threadStats } from "../wire/control.ts";
+import { ControlGate } from "../wire/control_gate.ts";
 import { postedControl, setThreadState, stopRequested, ThreadState } from "../wire/doorbell.ts";
 import { hostWait, loopCounters, runLoop } from "../wire/loop.ts";
 import type { ToWorker, VmStart } from "../wire/messages.ts";
@@ -61,6 +62,8 @@ async function start(msg: VmStart): Promise<void> {
   };
   const ctx = {
     vm: msg.vm,
+    // Pending until the loop's first pass has read what was posted before it (conservative).
+    gate: new ControlGate(bells, msg.thread, controlApplied),
     mem,
     dma: new DirectDma(mem),
     ring: new SharedRingAccess(mem),
@@ -123,7 +126,7 @@ async function start(msg: VmStart): Promise<void> {
     thread: msg.thread,
     pollUs: msg.pollUs,
     counters: loop,
-    controlApplied,
+    control: ctx.gate,
     // A VM's host vsock socket is served on this worker's event loop (accepts, reads): a blocking
     // slice would hold each of them up to its end (a host's one-byte round trip took 3.3 ms
     // instead of 0.12), so such a worker never waits hot.

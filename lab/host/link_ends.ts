@@ -8,6 +8,7 @@
 
 import type { FrameSink } from "../../devices/net/device.ts";
 import { Prng } from "../../devices/base/prng.ts";
+import type { ControlGate } from "../wire/control_gate.ts";
 import { ringDoorbell } from "../wire/doorbell.ts";
 import type { WorkerRing } from "../wire/messages.ts";
 import { type Impairment, ImpairStage, isPassthrough, type MetaSettler } from "./impair.ts";
@@ -58,6 +59,7 @@ export class LinkOut implements FrameSink {
   #pending = false;
   readonly #reorderOnChange: boolean;
   readonly #settle: MetaSettler | null;
+  readonly #gate: ControlGate | null;
 
   /**
    * @param spec the ring as the plan gives it
@@ -70,6 +72,7 @@ export class LinkOut implements FrameSink {
    *   a change to knobs without a rate, or after a clear, do not wait behind the frames the stage
    *   held under the earlier knobs (which keep their due times); false keeps every frame in the
    *   order sent (a vsock link: a stream must not be reordered)
+   * @param gate the producing worker's control gate: {@linkcode LinkOut.held} answers from it
    */
   constructor(
     spec: WorkerRing,
@@ -78,6 +81,7 @@ export class LinkOut implements FrameSink {
     partition: PartitionFilter | null = null,
     settle: MetaSettler | null = null,
     reorderOnChange = false,
+    gate: ControlGate | null = null,
   ) {
     const attached = LinkRing.attach(spec.buffer);
     if (!attached.ok) throw new Error(`Cannot attach link ring ${spec.label}`);
@@ -91,6 +95,7 @@ export class LinkOut implements FrameSink {
     this.#bells = bells;
     this.#settle = settle;
     this.#reorderOnChange = reorderOnChange;
+    this.#gate = gate;
     this.#scratch = new Uint8Array(this.ring.slotBytes);
     this.setImpairment(spec.impair);
   }
@@ -192,6 +197,14 @@ export class LinkOut implements FrameSink {
     return false;
   }
 
+  /**
+   * FrameSink: whether frames revealed from now on must wait, because a control message posted
+   * to the producing worker (its link state, impairment or partitions) is not read yet.
+   */
+  held(): boolean {
+    return this.#gate !== null && this.#gate.pending();
+  }
+
   /** FrameSink: send the reserved frame, with its slot's meta word (dropped while down). */
   commit(len: number, meta = 0): void {
     const p = this.#partition;
@@ -267,13 +280,16 @@ export class LinkIn {
   /**
    * @param spec the ring as the plan gives it
    * @param bells the lab's doorbells
+   * @param gate the consuming worker's control gate: frames published after a control message
+   *   was posted to it wait in the ring until it has read it (`LinkRing.gate`)
    */
-  constructor(spec: WorkerRing, bells: Int32Array) {
+  constructor(spec: WorkerRing, bells: Int32Array, gate: ControlGate | null = null) {
     this.producerThread = spec.producerThread;
     this.#bells = bells;
     const attached = LinkRing.attach(spec.buffer);
     if (!attached.ok) throw new Error(`Cannot attach link ring ${spec.label}`);
     this.ring = attached.value;
+    this.ring.gate = gate;
     const tap = TapWriter.attach(spec.tap);
     if (!tap.ok) throw new Error(`Cannot attach the tap of link ring ${spec.label}`);
     this.tap = tap.value;

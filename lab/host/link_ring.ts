@@ -95,6 +95,13 @@ export class LinkRing {
   readonly slotBytes: number;
   /** Where each frame starts past a multiple of 8 (0..7). */
   readonly framePhase: number;
+  /**
+   * The consumer's control gate (`lab/wire/control_gate.ts`), or null: `peek` asks it right after
+   * the load of `head` that reveals new frames, and while a control message is pending it sees
+   * none of them (they stay in the ring for the pass after the message is read). Set by the
+   * consumer's worker (`LinkIn`).
+   */
+  gate: { pending(): boolean } | null = null;
   readonly #stride: number;
   /** Byte offset of slot 0's frame. */
   readonly #frameAt: number;
@@ -370,14 +377,17 @@ export class LinkRing {
       if (this.#tail === this.#cachedHead) {
         // observe head: pairs with publish head in publish (P1); the frames before it are
         // fully written
-        this.#cachedHead = Atomics.load(this.#i32, HEAD) >>> 0;
-        if (this.#tail === this.#cachedHead) return null;
-        if (((this.#cachedHead - this.#tail) >>> 0) > this.slots) {
+        const head = Atomics.load(this.#i32, HEAD) >>> 0;
+        if (this.#tail === head) return null;
+        if (((head - this.#tail) >>> 0) > this.slots) {
           // a head more than a ring ahead: the producer is broken; see nothing
           this.#f64[C_BAD_FRAMES]++;
-          this.#cachedHead = this.#tail;
           return null;
         }
+        // After the load that revealed them: frames published after a control message was
+        // posted to the consumer wait until it has read it (`control_gate.ts`).
+        if (this.gate !== null && this.gate.pending()) return null;
+        this.#cachedHead = head;
       }
       const at = LinkRingOffset.slotsStart + (this.#tail & this.#mask) * this.#stride;
       const len = this.#i32[at >> 2] >>> 0;
@@ -554,9 +564,9 @@ export class LinkRing {
     this.finishConsume();
     // publish waiting (C1): pairs with observe waiting in publish (P2)
     Atomics.store(this.#i32, WAITING, 1);
-    // observe head (C2): pairs with publish head in publish (P1)
-    this.#cachedHead = Atomics.load(this.#i32, HEAD) >>> 0;
-    if (this.#cachedHead !== this.#tail) {
+    // observe head (C2): pairs with publish head in publish (P1). Not kept as the cached head:
+    // frames are taken only after `peek`'s own load, which asks the gate.
+    if ((Atomics.load(this.#i32, HEAD) >>> 0) !== this.#tail) {
       Atomics.store(this.#i32, WAITING, 0);
       return false;
     }

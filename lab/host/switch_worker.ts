@@ -19,6 +19,7 @@
  */
 
 import { settleChecksum } from "../../devices/net/checksum.ts";
+import { ControlGate } from "../wire/control_gate.ts";
 import { postedControl, ringSelf, setThreadState, ThreadState } from "../wire/doorbell.ts";
 import { hostWait, loopCounters, runLoop } from "../wire/loop.ts";
 import type { SwitchStart } from "../wire/messages.ts";
@@ -31,12 +32,16 @@ import { LearningSwitch } from "./switch.ts";
 async function start(msg: SwitchStart): Promise<void> {
   const bells = new Int32Array(msg.doorbells);
   const partition = new PartitionFilter();
+  // Frames are taken from a port only after the load that revealed them found no control message
+  // pending (`control_gate.ts`): a partition, a port's link or an impairment posted before they
+  // were published acts on them.
+  const gate = new ControlGate(bells, msg.thread, controlApplied);
   const ports = msg.ports.map((p) => {
     // An Ethernet link: after a live change, new frames pass the ones held before it (netem).
     const out = new LinkOut(p.tx, bells, "drop", partition, settleChecksum, true);
     return {
       link: p.link,
-      in: new LinkIn(p.rx, bells),
+      in: new LinkIn(p.rx, bells, gate),
       out,
       /**
        * The link's state, kept by its out end: a frame for a port whose link is down is dropped
@@ -156,7 +161,7 @@ async function start(msg: SwitchStart): Promise<void> {
       thread: msg.thread,
       pollUs: 0,
       counters: loop,
-      controlApplied,
+      control: gate,
       ...hostWait(msg.hotMs),
     },
     {

@@ -37,6 +37,7 @@ import {
   VSOCK_HDR_SIZE,
   VsockOp,
 } from "../../devices/vsock/mod.ts";
+import { ControlGate } from "../wire/control_gate.ts";
 import { postedControl, setThreadState, ThreadState } from "../wire/doorbell.ts";
 import { hostWait, loopCounters, runLoop } from "../wire/loop.ts";
 import type { SwitchStart } from "../wire/messages.ts";
@@ -64,10 +65,14 @@ async function start(msg: SwitchStart): Promise<void> {
     const problem = portImpairmentProblem(msg.name, p.link, p.tx.impair);
     if (problem !== null) throw new Error(problem);
   }
+  // Packets are taken from a port only after the load that revealed them found no control message
+  // pending (`control_gate.ts`): the partitions and a port's link posted before they were sent
+  // act on them.
+  const gate = new ControlGate(bells, msg.thread, controlApplied);
   const ports = msg.ports.map((p, i) => ({
     link: p.link,
     cid: cids[i],
-    in: new LinkIn(p.rx, bells),
+    in: new LinkIn(p.rx, bells, gate),
     out: new LinkOut(p.tx, bells, "backpressure"),
     up: true,
     /** Its next packet waits for room in a full ring (that ring's space wakes the worker). */
@@ -192,7 +197,7 @@ async function start(msg: SwitchStart): Promise<void> {
       thread: msg.thread,
       pollUs: 0,
       counters: loop,
-      controlApplied,
+      control: gate,
       ...hostWait(msg.hotMs),
     },
     {

@@ -145,8 +145,10 @@ export function beat(bells: Int32Array, thread: number): void {
 
 /**
  * The main thread has posted a control message numbered `seq` to `thread` (a link going down, an
- * impairment, the partitions): the owner's next loop pass waits until it has read it. Call it
- * after `postMessage`; `seq` is {@linkcode nextControl}'s.
+ * impairment, the partitions): the owner takes no frame published after this store until it has
+ * read it (its control gate, `control_gate.ts`, and its loop's next pass). Call it after
+ * `postMessage`; `seq` is {@linkcode nextControl}'s. Publish `CONTROL`: pairs with observe
+ * `CONTROL` in `ControlGate.pending`.
  *
  * @example
  * ```ts

@@ -34,7 +34,6 @@ import {
   beat,
   cancelSleep,
   cpuOf,
-  postedControl,
   publishCpuTime,
   readBell,
   setThreadState,
@@ -43,6 +42,7 @@ import {
   waitDoorbell,
   waitDoorbellSync,
 } from "./doorbell.ts";
+import type { ControlGate } from "./control_gate.ts";
 
 /** How a worker's loop slept and woke, cumulative (a worker copies them into its statistics). */
 export interface LoopCounters {
@@ -111,13 +111,15 @@ export interface LoopOptions {
   /** Kept up to date with the end of each wait (see {@linkcode LoopWake}). */
   wake?: LoopWake;
   /**
-   * The number of the last control message the worker has handled (`worker_scope.ts`'s
-   * `controlApplied`). When given, a pass that finds a later one posted (the doorbell's `CONTROL`
-   * word) first lets the event loop deliver it, for up to {@linkcode CONTROL_WAIT_MS}: a link
-   * taken down, an impairment or a partition acts on every frame the worker handles after the
-   * main thread posted it, not only once its event loop comes round.
+   * The worker's control gate (`control_gate.ts`). When given, a pass that finds a control message
+   * posted and not yet read (the doorbell's `CONTROL` word) first lets the event loop deliver it,
+   * for up to {@linkcode CONTROL_WAIT_MS}; and a pass whose producers held frames back because of
+   * one (they ask the gate right after the load that revealed them) counts as work, so that the
+   * next pass reads the message and takes the frames under it instead of sleeping. A link taken
+   * down, an impairment or a partition thus acts on every frame published after the main thread
+   * posted it.
    */
-  controlApplied?: () => number;
+  control?: ControlGate;
   /**
    * Sleep the last {@linkcode TIMER_BLOCK_MS} before a timer in a blocking `Atomics.wait` and spin
    * the final {@linkcode TIMER_SPIN_MS}, so that an impairment release leaves on time (default
@@ -198,24 +200,7 @@ export function hostWait(
 ): Pick<LoopOptions, "idleWaitMs" | "blockForTimers" | "hotMs"> {
   return { ...HOST_WAIT, hotMs: hotMs ?? HOST_WAIT.hotMs };
 }
-/**
- * The longest a loop pass waits for a control message posted to its worker, ms: the message is
- * in flight (posted before the `CONTROL` word moved), so this bounds a delivery that never comes
- * (a worker that is being replaced), not a normal one, which takes an event-loop turn.
- */
-export const CONTROL_WAIT_MS = 50;
-
-/** Let the event loop deliver the control messages posted to `thread` (bounded). */
-async function readControl(
-  bells: Int32Array,
-  thread: number,
-  applied: () => number,
-): Promise<void> {
-  const until = performance.now() + CONTROL_WAIT_MS;
-  while (((applied() - postedControl(bells, thread)) | 0) < 0 && performance.now() < until) {
-    await new Promise<void>((resolve) => setTimeout(resolve, 0));
-  }
-}
+export { CONTROL_WAIT_MS } from "./control_gate.ts";
 
 /** Longest stretch of work before returning to the event loop. */
 const MAX_BUSY_MS = 2;
@@ -336,6 +321,11 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
   let lastWork = -Infinity;
   let worked = false; // work since lastWork was stamped
   const cpu = new CpuFollower(bells, thread);
+  const control = opts.control;
+  // A pass whose producers held frames back for a control message not yet read counts as work:
+  // the next pass reads it (at the top) and takes them, where a sleep would leave them waiting
+  // for a ring. One load of the `CONTROL` word, only after a pass without work.
+  const pump = control === undefined ? () => hooks.pump() : () => hooks.pump() || control.pending();
   const canYield = opts.pollUs > 0 ? cpuYield() : null;
   const yieldCpu = typeof canYield === "function" ? canYield : null;
   /**
@@ -374,14 +364,14 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
     let busyPasses = 0;
     while (!stopRequested(bells, thread)) {
       if (hooks.fenced?.()) return;
-      if (opts.controlApplied && opts.controlApplied() !== postedControl(bells, thread)) {
-        await readControl(bells, thread, opts.controlApplied);
+      if (control !== undefined && control.pending()) {
+        await control.read();
         lastYield = performance.now();
       }
       const seen = readBell(bells, thread);
       beat(bells, thread);
       cpu.pass();
-      if (hooks.pump()) {
+      if (pump()) {
         worked = true; // lastWork is stamped at the next idle pass (no clock read per pass)
         // Read the clock (a system call, the top symbol of a flood's profile) every 8 busy passes.
         if ((++busyPasses & 7) === 0) {
@@ -410,7 +400,7 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
       }
       // Nothing to do: first let pending continuations run.
       await null;
-      if (hooks.pump()) {
+      if (pump()) {
         worked = true;
         continue;
       }
@@ -419,7 +409,7 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
       const pollEnd = performance.now() + opts.pollUs / 1000;
       let found = false;
       while (performance.now() < pollEnd) {
-        if (readBell(bells, thread) !== seen || hooks.pump()) {
+        if (readBell(bells, thread) !== seen || pump()) {
           found = true;
           break;
         }
@@ -432,7 +422,7 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
       }
       // Sleep: announce, re-check every source, wait.
       announceSleep(bells, thread);
-      if (hooks.prepareSleep() || hooks.pump()) {
+      if (hooks.prepareSleep() || pump()) {
         cancelSleep(bells, thread);
         worked = true;
         continue;

@@ -25,6 +25,7 @@ import {
   runLoop as runLoopBare,
 } from "./loop.ts";
 import type { RingJob, RingReply } from "./testdata/ring_worker.ts";
+import { ControlGate } from "./control_gate.ts";
 
 const WORKER_URL = new URL("./testdata/ring_worker.ts", import.meta.url).href;
 
@@ -718,7 +719,8 @@ Deno.test("a posted control message is read before the next pass, and a missing 
   publishControl(bells, 0, nextControl(bells, 0));
   setTimeout(() => applied = 1, 5);
   let passes = 0;
-  await runLoop({ bells, thread: 0, pollUs: 0, controlApplied: () => applied }, {
+  const control = new ControlGate(bells, 0, () => applied);
+  await runLoop({ bells, thread: 0, pollUs: 0, control }, {
     pump: () => {
       seen.push(applied);
       if (++passes === 2) requestStop(bells, 0);
@@ -733,7 +735,7 @@ Deno.test("a posted control message is read before the next pass, and a missing 
   Atomics.store(bells, DoorbellWord.STOP, 0);
   const t0 = performance.now();
   passes = 0;
-  await runLoop({ bells, thread: 0, pollUs: 0, controlApplied: () => applied }, {
+  await runLoop({ bells, thread: 0, pollUs: 0, control }, {
     pump: () => {
       requestStop(bells, 0);
       passes++;
@@ -745,4 +747,32 @@ Deno.test("a posted control message is read before the next pass, and a missing 
   const waited = performance.now() - t0;
   assert.equal(passes, 1);
   assert.ok(waited >= CONTROL_WAIT_MS - 1 && waited < CONTROL_WAIT_MS + 500, `waited ${waited} ms`);
+});
+
+Deno.test("a pass that held frames back for a posted control message does not sleep: the next pass reads it first", async () => {
+  const bells = createDoorbells(1);
+  let applied = 0;
+  const control = new ControlGate(bells, 0, () => applied);
+  const seen: number[] = [];
+  let passes = 0;
+  const t0 = performance.now();
+  // Idle waits of 10 s: a loop that slept with the frames held would end the test by its bound.
+  await runLoop({ bells, thread: 0, pollUs: 0, control, idleWaitMs: 10_000 }, {
+    pump: () => {
+      seen.push(applied);
+      if (++passes === 1) {
+        // Mid-pass, the main thread posts a message (delivered a little later, with no ring);
+        // the producer's load finds it pending and takes nothing: no work this pass.
+        publishControl(bells, 0, nextControl(bells, 0));
+        setTimeout(() => applied = 1, 5);
+        return false;
+      }
+      requestStop(bells, 0);
+      return true;
+    },
+    prepareSleep: () => false,
+    nextTimerMs: () => Infinity,
+  });
+  assert.deepEqual(seen, [0, 1], "the second pass ran with the message read");
+  assert.ok(performance.now() - t0 < 2000, "no idle wait between the passes");
 });

@@ -36,7 +36,8 @@ export function exitWorker(message: string): void {
 let appliedControl = 0;
 
 /**
- * The number of the last control message this worker has handled: its loop's `controlApplied`.
+ * The number of the last control message this worker has handled: what its control gate
+ * (`control_gate.ts`) compares the doorbell's `CONTROL` word with.
  * Starts at what was posted before the worker started ({@linkcode onControl}'s `posted`).
  */
 export function controlApplied(): number {

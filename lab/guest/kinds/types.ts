@@ -10,6 +10,7 @@
 import type { GuestMemory, PageAllocator } from "../../../devices/memory/mod.ts";
 import type { SharedRingAccess } from "../../../devices/virtio/ring_access.ts";
 import type { ControlLayout } from "../../wire/control.ts";
+import type { ControlGate } from "../../wire/control_gate.ts";
 import type { FromWorker, ToWorker, VhostPciFrontendMemory } from "../../wire/messages.ts";
 import type { DeviceSpec } from "../../wire/specs.ts";
 import type { StatsWriter } from "../../wire/stats.ts";
@@ -49,6 +50,12 @@ export interface GuestContext {
   timersChanged: () => void;
   /** The control block. */
   control: SharedArrayBuffer;
+  /**
+   * The worker's control gate: a kind that moves another VM's frames (a vhost-pci peer popping
+   * `a`'s transmitq) asks it right after the load that reveals them and takes none while it is
+   * pending.
+   */
+  gate: ControlGate;
   /** Its layout (the plan's). */
   layout: ControlLayout;
   /** The guest clock. */

@@ -38,6 +38,7 @@ import {
   type VhostPciDownReason,
 } from "../../../devices/vhost_pci/mod.ts";
 import { deviceControl } from "../../wire/control.ts";
+import type { ControlGate } from "../../wire/control_gate.ts";
 import { macNumberOf, PartitionFilter } from "../../wire/partition.ts";
 import { ringDoorbell } from "../../wire/doorbell.ts";
 import { MailboxPort } from "../../wire/mailbox.ts";
@@ -122,6 +123,8 @@ class VhostPciLink implements NetInterface {
     readonly partition: PartitionFilter,
     /** `b`'s counters of this device (`VhostPciCounter`). */
     readonly counters: Float64Array,
+    /** The worker's control gate: `a`'s frames revealed while a message is pending wait. */
+    gate: ControlGate,
   ) {
     this.name = spec.name;
     this.mac = Uint8Array.from(spec.mac);
@@ -134,6 +137,10 @@ class VhostPciLink implements NetInterface {
     this.#scratch = bytesAtPhase(spec.mtu + 14, NET_FRAME_PHASE);
     let reserved: Uint8Array | null = null;
     this.sink = {
+      // A frame `a` published after a partition or a link change was posted to this worker waits
+      // in `a`'s transmitq until the loop has read it: it then meets the new cuts, and so does
+      // the answer `b`'s stack makes to it.
+      held: () => gate.pending(),
       reserve: (maxLen) => {
         if (this.frameCount >= TX_BUDGET) return null;
         let buf = this.frames[this.frameCount];
@@ -276,7 +283,16 @@ async function start(
     const init = await initDevice(port, initOpts);
     if (!init.ok) throw driverStartError(vhostPciDevice(ctx.vm, spec.name), init.error);
     links.push(
-      new VhostPciLink(spec, f, ctx.wakeSelf, port, initOpts, partition, ctl.deviceCounters),
+      new VhostPciLink(
+        spec,
+        f,
+        ctx.wakeSelf,
+        port,
+        initOpts,
+        partition,
+        ctl.deviceCounters,
+        ctx.gate,
+      ),
     );
   }
   let stack: NetStack | null = null;

@@ -117,8 +117,10 @@ function startNic(ctx: HostContext, spec: NetDeviceSpec, partition: PartitionFil
     transport,
     mailbox: ctl.mailbox,
     // An Ethernet link: after a live change, new frames pass the ones held before it (netem).
-    out: tx ? new LinkOut(tx, bells, "backpressure", partition, settleChecksum, true) : null,
-    in: rx ? new LinkIn(rx, bells) : null,
+    out: tx
+      ? new LinkOut(tx, bells, "backpressure", partition, settleChecksum, true, ctx.gate)
+      : null,
+    in: rx ? new LinkIn(rx, bells, ctx.gate) : null,
     faultReported: false,
     txArmed: false,
     lastTxKicks: 0,
@@ -147,6 +149,7 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
     }
   };
   const crashingSink = (out: LinkOut): FrameSink => ({
+    held: () => out.held(),
     reserve: (maxLen) => out.reserve(maxLen),
     commit: (len, meta) => {
       out.commit(len, meta);

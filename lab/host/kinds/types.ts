@@ -11,6 +11,7 @@
 import type { DirectDma, GuestMemory } from "../../../devices/memory/mod.ts";
 import type { SharedRingAccess } from "../../../devices/virtio/ring_access.ts";
 import type { ControlLayout } from "../../wire/control.ts";
+import type { ControlGate } from "../../wire/control_gate.ts";
 import type { FromWorker, ToWorker, WorkerRing } from "../../wire/messages.ts";
 import type { DeviceSpec } from "../../wire/specs.ts";
 import type { StatsWriter } from "../../wire/stats.ts";
@@ -29,6 +30,11 @@ export interface HostContext {
   bells: Int32Array;
   /** This worker's own thread (rung to re-plan its next wake-up). */
   thread: number;
+  /**
+   * The worker's control gate: every producer asks it right after the load that reveals new
+   * frames (a transmitq's chains, a link ring's frames) and takes none while it is pending.
+   */
+  gate: ControlGate;
   /** The VM's guest thread (rung on an interrupt or a served register access). */
   guestThread: number;
   /** The control block. */

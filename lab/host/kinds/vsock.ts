@@ -65,7 +65,7 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
   const txRing = ctx.rings.get(spec.txRing);
   const rxRing = ctx.rings.get(spec.rxRing);
   const out = txRing ? new LinkOut(txRing, bells, "backpressure") : null;
-  const inn = rxRing ? new LinkIn(rxRing, bells) : null;
+  const inn = rxRing ? new LinkIn(rxRing, bells, ctx.gate) : null;
   const rsts: VsockHeader[] = [];
   const pieceMax = out === null ? 0 : linkPieceMax(out.ring.slotBytes);
   const piece = emptyHeader();
@@ -94,6 +94,9 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
     if (!backend.send(rstFor(p), NO_PAYLOAD)) rstDropped++;
   };
   const backend: VsockBackend = {
+    // A packet the guest published after a partition or a link change was posted to this worker
+    // waits in the transmitq until the loop has read it (`control_gate.ts`).
+    held: () => ctx.gate.pending(),
     send(h, payload) {
       if (host !== null && h.dstCid === VsockCid.HOST) {
         host.handle(h, payload.subarray(0, h.len));
