@@ -125,7 +125,7 @@ export function markdownReport(
     lines.push(
       `- late: ${count(late.length, "step run")} started after ${
         late.length === 1 ? "its" : "their"
-      } time, held up by the steps before (timeline)`,
+      } time, held up by the steps before, a VM's recovery or a busy main thread (timeline)`,
     );
   }
   lines.push("", "## Assertions", "", "| verdict | assertion | measured |", "| --- | --- | --- |");

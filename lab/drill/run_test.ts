@@ -524,6 +524,39 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a run whose timer the busy main thread held past its time says how late it started",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-busy-", async () => {
+      // The main thread blocked from 10 ms after #0 to 170 ms after it (as a vm-crash's reboot
+      // blocked it starting workers), across #1's time, 100 ms after #0's: #1's timer fired late.
+      // Before, the run started about 70 ms late without a word (its cursor was on time).
+      const lines: string[] = [];
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [{ at: "50ms", wait: "0ms" }, { at: "150ms", wait: "0ms" }],
+      }, {
+        onProgress: (l) => {
+          lines.push(l);
+          if (!l.includes("#0 wait")) return;
+          const base = performance.now();
+          setTimeout(() => {
+            while (performance.now() < base + 170) { /* the main thread is busy */ }
+          }, 10);
+        },
+      });
+      assert.ok(r.passed, r.error);
+      const late = r.steps[1].lateMs;
+      assert.ok(late !== undefined && late >= 40, JSON.stringify(r.steps));
+      assert.ok(Math.abs(r.steps[1].startedMs - 150 - late) < 0.2, JSON.stringify(r.steps));
+      assert.match(
+        lines.find((l) => l.includes("#1 wait")) ?? "",
+        /#1 wait 0 ms \([\d.]+ ms late: due at 0\.150 s, the main thread was busy\)$/,
+      );
+    }),
+});
+
+Deno.test({
   name: "a link whose delay outlasts the recovery watch still recovers: the watch counts it",
   ...LAB_TEST,
   fn: () =>
