@@ -81,23 +81,71 @@ export function vsockCommand() {
     .option("--lab <name>", "the lab (default: the only running lab)")
     .action(async (vm, portText, opts) => {
       const port = vsockPort(portText);
-      const record = await resolveLab(opts.lab);
-      const status = await controlJson<LabStatus>(record, "/lab");
-      const vms = new Map(status.vms.map((v) => [v.name, v]));
-      const found = vms.get(vm);
-      if (found === undefined) throw unknownVm(status, vm, port);
-      if (!(found.devices ?? []).some((d) => d.kind === "virtio-vsock")) {
-        throw new VlabError("unknown-vm", `Cannot connect to VM ${quote(vm)}: it has no vsock`, {
-          hint: "Give it `vsock: { cid: N }` in the topology",
-        });
+      // Listening before anything is opened, as the other commands do: a SIGTERM between the
+      // connection's opening and its listener's install ended the command with 143, unannounced.
+      const interrupt = new AbortController();
+      const off = onInterrupt(() => interrupt.abort());
+      try {
+        const record = await unlessInterrupted(resolveLab(opts.lab), interrupt.signal);
+        const status = await unlessInterrupted(
+          controlJson<LabStatus>(record, "/lab"),
+          interrupt.signal,
+        );
+        const vms = new Map(status.vms.map((v) => [v.name, v]));
+        const found = vms.get(vm);
+        if (found === undefined) throw unknownVm(status, vm, port);
+        if (!(found.devices ?? []).some((d) => d.kind === "virtio-vsock")) {
+          throw new VlabError("unknown-vm", `Cannot connect to VM ${quote(vm)}: it has no vsock`, {
+            hint: "Give it `vsock: { cid: N }` in the topology",
+          });
+        }
+        const dir = record.socket.slice(0, record.socket.lastIndexOf("/"));
+        await bridge(
+          `${dir}/${vm}/${VSOCK_SOCKET}`,
+          { vm, port, state: found.state },
+          interrupt.signal,
+        );
+        // The socket carries no reason: a stream the lab (or the VM's crash) ended is told apart
+        // from the guest's close by asking the lab, so it does not read as a whole conversation.
+        const cut = await unlessInterrupted(
+          cutShort(record, vm, port, found.recovery),
+          interrupt.signal,
+        );
+        if (cut !== null) throw cut;
+      } finally {
+        off();
       }
-      const dir = record.socket.slice(0, record.socket.lastIndexOf("/"));
-      await bridge(`${dir}/${vm}/${VSOCK_SOCKET}`, vm, port, found.state);
-      // The socket carries no reason: a stream the lab (or the VM's crash) ended is told apart
-      // from the guest's close by asking the lab, so it does not read as a whole conversation.
-      const cut = await cutShort(record, vm, port, found.recovery);
-      if (cut !== null) throw cut;
     });
+}
+
+/**
+ * `step`'s value, or exit 130 (`CliExit`) as soon as `signal` is aborted (Ctrl-C, SIGTERM), without
+ * waiting for `step`: a value it brings later is given to `drop` (a connection is closed), an
+ * error it brings later is dropped.
+ *
+ * @example
+ * ```ts ignore
+ * const conn = await unlessInterrupted(vsockConnect(path, o), signal, (c) => c.close());
+ * ```
+ */
+export function unlessInterrupted<T>(
+  step: Promise<T>,
+  signal: AbortSignal,
+  drop: (late: T) => void = () => {},
+): Promise<T> {
+  const exit = () => new CliExit(EXIT_CODES.interrupted);
+  if (signal.aborted) {
+    step.then(drop, () => {});
+    return Promise.reject(exit());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      step.then(drop, () => {});
+      reject(exit());
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    step.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /**
@@ -255,22 +303,31 @@ function rebootCut(at: string, vm: string, port: number): VlabError {
   });
 }
 
-async function bridge(path: string, vm: string, port: number, state: string): Promise<void> {
-  // The CONNECT/OK exchange is the scripting API's (`VmHandle.vsockConnect`); its LabErrors
-  // (`control-error`, `workload-failed` for refused or a VM not running) become this command's
-  // errors at the edge.
-  const conn = await vsockConnect(path, { vm, port, state });
-  // Ctrl-C or SIGTERM: the connection is closed (the guest hears it at once) and the command
-  // ends as every interrupted command does, with 130 (SIGTERM ended it with 143, unannounced).
-  let interrupted = false;
-  const off = onInterrupt(() => {
-    interrupted = true;
+/**
+ * Bridge stdin and stdout to port `o.port` of VM `o.vm` through its `vsock.sock` at `path`, until
+ * the guest closes the stream. `interrupt` aborts on Ctrl-C or SIGTERM (the caller listens
+ * from its start): the connection, or one still being opened, is closed (the guest hears it at
+ * once) and the command ends as every interrupted command does, with 130 (`CliExit`).
+ */
+async function bridge(
+  path: string,
+  o: { vm: string; port: number; state: string },
+  interrupt: AbortSignal,
+): Promise<void> {
+  const close = (c: Deno.UnixConn) => {
     try {
-      conn.close();
+      c.close();
     } catch {
       // Closed already.
     }
-  });
+  };
+  // The CONNECT/OK exchange is the scripting API's (`VmHandle.vsockConnect`); its LabErrors
+  // (`control-error`, `workload-failed` for refused or a VM not running) become this command's
+  // errors at the edge.
+  const conn = await unlessInterrupted(vsockConnect(path, o), interrupt, close);
+  const onAbort = () => close(conn);
+  interrupt.addEventListener("abort", onAbort, { once: true });
+  const interrupted = () => interrupt.aborted;
   try {
     const down = (async () => {
       const buf = new Uint8Array(64 * 1024);
@@ -295,16 +352,10 @@ async function bridge(path: string, vm: string, port: number, state: string): Pr
     await down;
     void up;
   } finally {
-    off();
-    if (!interrupted) {
-      try {
-        conn.close();
-      } catch {
-        // Closed already.
-      }
-    }
+    interrupt.removeEventListener("abort", onAbort);
+    if (!interrupted()) close(conn);
   }
-  if (interrupted) throw new CliExit(EXIT_CODES.interrupted);
+  if (interrupted()) throw new CliExit(EXIT_CODES.interrupted);
 }
 
 /** Write every byte of `data` to `w`. */
