@@ -95,10 +95,11 @@ async function flooded(placement: PlacementMode, placed: boolean, crashMidway = 
   } finally {
     await lab.stop();
   }
-  const f = await flood!;
-  assert.ok(f.ok, f.ok ? "" : f.message);
-  const s = await sink!;
-  assert.ok(s.ok, s.ok ? "" : s.message);
+  // Longer than any wait above, both were cut short by the lab's stop: each answered, as no whole
+  // run (no-lab), with what it had done.
+  for (const o of [await flood!, await sink!]) {
+    assert.ok(o.ok || (o.code === "no-lab" && o.partial !== undefined), JSON.stringify(o));
+  }
   return {
     cpus,
     shown,

@@ -86,11 +86,13 @@ Deno.test({
       assert.ok((st.loop_wakeups_async ?? 0) > 0, JSON.stringify(st));
       assert.equal((st.loop_wakeups_blocking ?? 0) + (st.loop_idle_slices ?? 0), 0);
     } finally {
-      await lab.stop(); // vsock-echo answers with what it did
+      await lab.stop(); // vsock-echo answers with what it did, cut short (no-lab)
     }
     const e = await echo;
-    assert.ok(e.ok, e.ok ? "" : e.message);
-    assert.equal((e.result as VsockEchoResult).bytes, 256 * 1024);
+    // No whole run (its -t 12 outlasts the test): the stop's no-lab, with what it had echoed.
+    const echoed = e.ok ? e.result : e.code === "no-lab" ? e.partial : undefined;
+    assert.ok(echoed !== undefined, JSON.stringify(e));
+    assert.equal((echoed as VsockEchoResult).bytes, 256 * 1024);
     assert.throws(() => Deno.statSync(`${dir}/a/vsock.sock`), Deno.errors.NotFound);
     Deno.removeSync(dir, { recursive: true });
   },
