@@ -296,6 +296,94 @@ export function argumentError(call: string, name: string, what: string, got: unk
 }
 
 /**
+ * A caller's number argument that is wrong, for a script's error naming the call and the
+ * argument: no number at all (`driver.add(chain, "x")`) is a `TypeError` (as `argumentError`),
+ * a number outside what the argument takes (`NaN`, `Infinity`, a fraction where a count goes) a
+ * `RangeError` that shows it. The queues took such values silently: a token "x" came back from
+ * `getUsed` as `NaN`, a used length "x" was published as 0, `enableInterrupts("x")` asked for an
+ * interrupt at used index 0.
+ *
+ * @example
+ * ```ts
+ * import { numberArgumentError } from "./errors.ts";
+ * numberArgumentError("DriverQueue.add", "token", "a finite number", "x").message;
+ * // "DriverQueue.add: token must be a finite number, got string"
+ * numberArgumentError("DriverQueue.add", "token", "a finite number", NaN).message;
+ * // "DriverQueue.add: token must be a finite number, got NaN"
+ * ```
+ */
+export function numberArgumentError(
+  call: string,
+  name: string,
+  what: string,
+  got: unknown,
+): TypeError | RangeError {
+  return typeof got === "number"
+    ? new RangeError(`${call}: ${name} must be ${what}, got ${got}`)
+    : argumentError(call, name, what, got);
+}
+
+/**
+ * The error of a driver queue's `add` given a `token` that is no finite number (see
+ * {@linkcode numberArgumentError}).
+ *
+ * @example
+ * ```ts
+ * import { tokenError } from "./errors.ts";
+ * tokenError("x").message;
+ * // "DriverQueue.add: token must be a finite number (the caller's id for the chain, which getUsed returns), got string"
+ * ```
+ */
+export function tokenError(token: unknown): TypeError | RangeError {
+  return numberArgumentError(
+    "DriverQueue.add",
+    "token",
+    "a finite number (the caller's id for the chain, which getUsed returns)",
+    token,
+  );
+}
+
+/**
+ * The error of a driver queue's `enableInterrupts` given a `count` that is no whole number (see
+ * {@linkcode numberArgumentError}).
+ *
+ * @example
+ * ```ts
+ * import { interruptCountError } from "./errors.ts";
+ * interruptCountError(1.5).message;
+ * // "DriverQueue.enableInterrupts: count must be a whole number of used buffers (1 or less: the next one), got 1.5"
+ * ```
+ */
+export function interruptCountError(count: unknown): TypeError | RangeError {
+  return numberArgumentError(
+    "DriverQueue.enableInterrupts",
+    "count",
+    "a whole number of used buffers (1 or less: the next one)",
+    count,
+  );
+}
+
+/**
+ * The error of a device queue's `push` given a `written` that is no number, or `NaN` (see
+ * {@linkcode numberArgumentError}); any other number is clamped to the chain's writable bytes.
+ *
+ * @example
+ * ```ts
+ * import { writtenError } from "./errors.ts";
+ * writtenError("64").message;
+ * // "DeviceQueue.push: written must be a number of bytes (clamped to the chain's writable length), got string"
+ * ```
+ */
+export function writtenError(written: unknown): TypeError | RangeError {
+  return numberArgumentError(
+    "DeviceQueue.push",
+    "written",
+    "a number of bytes (clamped to the chain's writable length)",
+    written,
+  );
+}
+
+/**
  * The `TypeError` of a driver queue's `add` given no `ChainSpec` (null, or an object without
  * `readable` and `writable` lists).
  *

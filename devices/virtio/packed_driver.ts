@@ -16,7 +16,9 @@ import {
   chainSegmentError,
   chainSpecError,
   type DriverError,
+  interruptCountError,
   type QueueSetupError,
+  tokenError,
 } from "./errors.ts";
 import { packedNeedNotify } from "./event.ts";
 import { PackedDesc, PackedEvent } from "./packed_layout.ts";
@@ -204,6 +206,11 @@ export class PackedDriverQueue implements DriverQueue {
 
   /** Stage a buffer; it becomes visible to the device at the next `publish`. */
   add(chain: ChainSpec, token: number): Result<void, DriverError> {
+    // A token that is no finite number came back from getUsed as NaN (or "x"'s coercion):
+    // refused with the argument's name (a string is a TypeError, NaN or Infinity a RangeError).
+    if (typeof token !== "number" || token - token !== 0) {
+      throw tokenError(token);
+    }
     // NaN when `chain` is no ChainSpec (null was "Cannot read properties of null"): one test
     // on the refusal's path only.
     const nr = chain?.readable?.length;
@@ -457,6 +464,7 @@ export class PackedDriverQueue implements DriverQueue {
 
   /** Ask for an interrupt once `count` more buffers are used; true if one already is. */
   enableInterrupts(count = 1): boolean {
+    if (!Number.isInteger(count)) throw interruptCountError(count);
     // Inside an IN_ORDER batch the rest of the batch is already used: no need to wait.
     if (this.batchEnd >= 0) return true;
     if (this.features.eventIdx) {

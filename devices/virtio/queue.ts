@@ -88,7 +88,8 @@ export interface DeviceQueue {
    * Stage a chain as used with `written` bytes (clamped to its writable length). It becomes
    * visible to the driver at the next `publish`. Refused, with nothing staged, for a chain not
    * in flight (`not-in-flight`) and, when `VIRTIO_F_IN_ORDER` was negotiated, for any chain but
-   * the oldest one popped and not yet pushed (`out-of-order`, naming that one).
+   * the oldest one popped and not yet pushed (`out-of-order`, naming that one). A `written`
+   * that is no number is a `TypeError`, `NaN` a `RangeError`.
    */
   push(chain: DescriptorChain, written: number): Result<void, PushError>;
   /** Make every staged used entry visible to the driver. */
@@ -153,6 +154,8 @@ export interface DriverQueue {
    * (`bad-chain-bytes`). A `chain` that is no `ChainSpec` (`add(null)`), or one whose segment is
    * null or undefined, throws a `TypeError` naming the call and the segment
    * (`DriverQueue.add: chain.readable[0] must be a [gpa, len] pair, got null`), nothing staged.
+   * A `token` that is no number (`add(chain, "x")`) is a `TypeError`, `NaN` or an infinity a
+   * `RangeError`, each naming the token.
    */
   add(chain: ChainSpec, token: number): Result<void, DriverError>;
   /** Make staged chains visible to the device; true if the device wants a kick now. */
@@ -164,7 +167,8 @@ export interface DriverQueue {
   getUsed(): Result<UsedBuffer | null, DriverError>;
   /**
    * Ask for a used-buffer notification once `count` more buffers are used (event index; 1
-   * without it), then re-check: true if used buffers are already waiting.
+   * without it), then re-check: true if used buffers are already waiting. A `count` that is no
+   * whole number is a `TypeError` (no number) or a `RangeError` (`NaN`, `1.5`).
    */
   enableInterrupts(count?: number): boolean;
   /** Ask the device not to interrupt (a hint). */

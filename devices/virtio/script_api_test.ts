@@ -409,6 +409,71 @@ Deno.test("createQueuePair and the queue entry points name a null argument in a 
 });
 
 for (const layout of LAYOUTS) {
+  Deno.test(`a token, a written length or an interrupt count that is no number is refused by name [${layout}]`, () => {
+    // add(chain, "x") staged the chain with token NaN; push(chain, "x") published length 0;
+    // enableInterrupts("x") asked for an interrupt at used index 0. Nothing is staged now.
+    const { driver, device } = pair(config(layout, 8, { eventIdx: true }));
+    const chain: ChainSpec = { readable: [], writable: [[DATA, 64]] };
+    const token = "DriverQueue.add: token must be a finite number (the caller's id for the " +
+      "chain, which getUsed returns), got ";
+    const cases: [unknown, ErrorConstructor, string][] = [
+      ["x", TypeError, "string"],
+      ["5", TypeError, "string"],
+      [undefined, TypeError, "undefined"],
+      [{ token: 1 }, TypeError, "Object"],
+      [NaN, RangeError, "NaN"],
+      [Infinity, RangeError, "Infinity"],
+    ];
+    for (const [bad, kind, got] of cases) {
+      assert.throws(
+        () => driver.add(chain, bad as number),
+        (e: unknown) => e instanceof kind && e.message === token + got,
+        String(bad),
+      );
+    }
+    assert.equal(driver.inFlight, 0, "nothing staged");
+    assert.equal(driver.publish(), false, "nothing to publish");
+    const count = "DriverQueue.enableInterrupts: count must be a whole number of used buffers " +
+      "(1 or less: the next one), got ";
+    for (
+      const [bad, kind, got] of [["x", TypeError, "string"], [NaN, RangeError, "NaN"], [
+        1.5,
+        RangeError,
+        "1.5",
+      ]] as const
+    ) {
+      assert.throws(
+        () => driver.enableInterrupts(bad as number),
+        (e: unknown) => e instanceof kind && e.message === count + got,
+        String(bad),
+      );
+    }
+    assert.equal(driver.enableInterrupts(), false, "the default still works");
+    assert.ok(driver.add(chain, 7).ok);
+    driver.publish();
+    const popped = device.pop();
+    assert.ok(popped.ok && popped.value);
+    const written = "DeviceQueue.push: written must be a number of bytes (clamped to the chain's " +
+      "writable length), got ";
+    for (
+      const [bad, kind, got] of [["64", TypeError, "string"], [NaN, RangeError, "NaN"]] as const
+    ) {
+      assert.throws(
+        () => device.push(popped.value!, bad as number),
+        (e: unknown) => e instanceof kind && e.message === written + got,
+        String(bad),
+      );
+    }
+    // Still in flight, and pushed once with a number.
+    assert.ok(device.push(popped.value, 64).ok);
+    device.publish();
+    const used = driver.getUsed();
+    assert.ok(used.ok && used.value);
+    assert.deepEqual([used.value.token, used.value.len], [7, 64]);
+  });
+}
+
+for (const layout of LAYOUTS) {
   Deno.test(`driver.add(null) and device.push(null) are TypeErrors naming the call and its chain [${layout}]`, () => {
     const { driver } = pair(config(layout, 8));
     const chain = "DriverQueue.add: chain must be a ChainSpec ({ readable, writable } lists of " +

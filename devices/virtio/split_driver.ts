@@ -17,7 +17,9 @@ import {
   chainSegmentError,
   chainSpecError,
   type DriverError,
+  interruptCountError,
   type QueueSetupError,
+  tokenError,
 } from "./errors.ts";
 import { needEvent } from "./event.ts";
 import type { ChainSpec, DriverQueue, QueueConfig, RingFeatures, UsedBuffer } from "./queue.ts";
@@ -193,6 +195,11 @@ export class SplitDriverQueue implements DriverQueue {
 
   /** Stage a chain; it becomes visible to the device at the next `publish`. */
   add(chain: ChainSpec, token: number): Result<void, DriverError> {
+    // A token that is no finite number came back from getUsed as NaN (or "x"'s coercion):
+    // refused with the argument's name (a string is a TypeError, NaN or Infinity a RangeError).
+    if (typeof token !== "number" || token - token !== 0) {
+      throw tokenError(token);
+    }
     // NaN when `chain` is no ChainSpec (null was "Cannot read properties of null"): one test
     // on the refusal's path only.
     const nr = chain?.readable?.length;
@@ -373,6 +380,7 @@ export class SplitDriverQueue implements DriverQueue {
 
   /** Ask for an interrupt once `count` more buffers are used; true if some already are. */
   enableInterrupts(count = 1): boolean {
+    if (!Number.isInteger(count)) throw interruptCountError(count);
     if (this.features.eventIdx) {
       const event = (this.lastUsed + Math.max(1, count) - 1) & 0xffff;
       // publish used_event: pairs with "observe used_event" in split_device.ts needsInterrupt()

@@ -7,7 +7,7 @@
 
 import { err, OK_VOID, type Result } from "../base/result.ts";
 import type { DescriptorChain } from "./chain.ts";
-import type { PushError } from "./errors.ts";
+import { type PushError, writtenError } from "./errors.ts";
 
 /**
  * The staged used entries of one queue, in push order.
@@ -73,6 +73,9 @@ export class UsedStage {
    * (`out-of-order`, naming that one); nothing changes then.
    */
   add(chain: DescriptorChain, written: number, inFlight: boolean): Result<void, PushError> {
+    // A `written` that is no number was published as 0 ("x") or as its coercion ("64"), NaN as
+    // 0: a caller's bug, named (both layouts' `push` come here).
+    if (typeof written !== "number" || written !== written) throw writtenError(written);
     const id = chain.id;
     if (!inFlight || id >= this.marked.length || this.marked[id]) {
       return err({ kind: "not-in-flight", id });
