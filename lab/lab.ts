@@ -989,7 +989,8 @@ export class Lab {
   /**
    * Run a workload in a VM's guest (`argv` as typed after `vlab exec VM --`) and await its result.
    * `options` is an `AbortSignal` (stop it) or {@linkcode ExecOptions} (`signal`, and `onLine`
-   * for its lines as they happen).
+   * for its lines as they happen). Stopped by `signal`, it answers what it had measured as its
+   * result; cut short by the lab's stop, as a failure (`code` `no-lab`, that as `partial`).
    */
   async exec(
     vm: string,
@@ -1345,7 +1346,8 @@ export class Lab {
 
   /**
    * Stop the lab: every workload in flight gets its stop signal and answers with what it
-   * measured so far (bounded by `workloadGraceMs`), every capture ends, then every worker is
+   * measured so far (bounded by `workloadGraceMs`), which `exec` answers as a run cut short
+   * (`no-lab`, that as its `partial`), every capture ends, then every worker is
    * asked to return and terminated. Each worker tears itself down before this returns (about
    * 0.1 s of CPU a worker on our VMs, so 7 s for 64 VMs on two cores). With `exiting`, for a
    * process that exits right after (it must: the workers stay), the stopped workers are left
