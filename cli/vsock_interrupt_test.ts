@@ -40,6 +40,26 @@ function vsockClient(dir: string): Deno.ChildProcess {
   }).spawn();
 }
 
+/**
+ * `step`'s value once it comes, or fail if `child` ends first (it never reached the step: its
+ * error is in the message), or after 20 s: every wait of this test is bounded.
+ */
+async function before<T>(child: Deno.ChildProcess, step: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), 20_000));
+  const ended = child.status.then(() => "ended" as const);
+  const value = step.then((v) => ({ v }));
+  value.catch(() => {}); // a step given up (the listener closed in the end) rejects unheard
+  const r = await Promise.race([value, ended, late]);
+  clearTimeout(timer);
+  if (typeof r === "object") return r.v;
+  if (r === "late") child.kill("SIGKILL");
+  await child.status;
+  const stderr = new TextDecoder().decode((await child.stderr.getReader().read()).value);
+  await child.stdin.close().catch(() => {});
+  return assert.fail(`vlab vsock ${r} before ${what}: ${stderr}`);
+}
+
 /** Its exit code, or SIGKILL and fail after 20 s (a client that never ends). */
 async function endOf(child: Deno.ChildProcess, what: string): Promise<number> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -92,18 +112,19 @@ Deno.test({
         holdStatus = new Promise((r) => release = r);
         const seen = new Promise<void>((r) => asked = r);
         const first = vsockClient(root);
-        await seen;
+        await before(first, seen, "asking the lab");
         first.kill("SIGTERM");
         await endOf(first, "SIGTERM while asking the lab");
         release();
         holdStatus = null;
         // 2. SIGTERM after the connect, while the CONNECT line waits for the guest's OK.
         const second = vsockClient(root);
-        const conn = await vsock.accept();
-        assert.notEqual(await readUntil(conn, "CONNECT 7\n"), null, "the CONNECT line");
+        const conn = await before(second, vsock.accept(), "connecting");
+        const line = await before(second, readUntil(conn, "CONNECT 7\n"), "the CONNECT line");
+        assert.notEqual(line, null, "the CONNECT line");
         second.kill("SIGTERM");
         await endOf(second, "SIGTERM while connecting");
-        // Nothing left behind: the connection being opened is closed.
+        // Nothing left behind: the connection being opened is closed (the child has ended).
         assert.equal(await readUntil(conn, "never"), null);
         conn.close();
       } finally {
