@@ -856,8 +856,10 @@ function handleOf(running: RegisteredLab): LabHandle {
       const direction = optionsOf("setImpairment", options, ["direction"]).direction ?? "both";
       expect(
         DIRECTIONS.includes(direction),
-        RangeError,
-        `setImpairment: direction must be forward, reverse or both, got ${showValue(direction)}`,
+        typeof direction === "string" ? RangeError : TypeError,
+        `setImpairment: direction must be forward, reverse or both, got ${
+          typeof direction === "string" ? showValue(direction) : typeName(direction)
+        }`,
       );
       refuseStopped(lab, `impair link ${quote(link)}`);
       const r = parseImpairment(impair, { link });
@@ -886,9 +888,11 @@ function handleOf(running: RegisteredLab): LabHandle {
       return r.value;
     },
     heal: (id) => {
+      // heal(0) was a TypeError where ringView(…, -1) is a RangeError: a number out of range is a
+      // RangeError, another type a TypeError (as lab.links.heal).
       expect(
         id === undefined || (Number.isInteger(id) && id > 0),
-        TypeError,
+        typeof id === "number" ? RangeError : TypeError,
         `heal: id must be a partition's id (a positive integer) or nothing, got ${
           typeof id === "number" ? showValue(id) : typeName(id)
         }`,

@@ -529,7 +529,13 @@ Deno.test({
             TypeError,
             /each side must be an array of VM names/,
           ],
-          [() => lab.heal(-1), TypeError, /a positive integer\) or nothing, got -1/],
+          [() => lab.heal(-1), RangeError, /a positive integer\) or nothing, got -1/],
+          [() => lab.heal(0), RangeError, /a positive integer\) or nothing, got 0$/],
+          [
+            () => lab.setImpairment("a-b", {}, { direction: 1 as unknown as "both" }),
+            TypeError,
+            /direction must be forward, reverse or both, got number$/,
+          ],
           [() => lab.heal("1" as unknown as number), TypeError, /got string$/],
           [
             () => lab.partition(["a"], ["b"], { oneWay: "yes" as unknown as boolean }),

@@ -418,9 +418,9 @@ Deno.test({
       });
       assert.equal(r.passed, false);
       // One level of parentheses: the hint brings its own.
-      const why = "Cannot inject loop: eth0's receiveq already holds a guest bug, and waits for " +
-        "its reset; hint: A queue being reset or broken by an earlier bug takes none until its " +
-        "reset; docs/cli.md says what each bug needs";
+      const why = "Cannot inject guest-bug loop on a's eth0 receiveq: eth0's receiveq already " +
+        "holds a guest bug, and waits for its reset; hint: A queue being reset or broken by an " +
+        "earlier bug takes none until its reset; docs/cli.md says what each bug needs";
       assert.equal(r.error, why);
     }),
 });
