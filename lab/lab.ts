@@ -273,6 +273,13 @@ const GUEST_BUG_ANSWER_MS = 2000;
 const SWITCH_ANSWER_MS = 2000;
 /** Device workers a lab keeps spawned ahead for backend restarts. */
 const STANDBY_DEVICE_WORKERS = 2;
+/**
+ * The most reboots (and, apart, backend restarts) {@linkcode Lab.reserveStandby} spawns workers
+ * ahead for: each idle worker holds a runtime's memory; past them, a reboot refills as it goes.
+ */
+export const MAX_RESERVED_REBOOTS = 4;
+/** The longest a reboot waits for its ended device worker to close its `vsock.sock`, ms. */
+const SOCKET_RELEASE_MS = 1000;
 
 /** Options of {@linkcode Lab.capture}. */
 export interface CaptureOptions {
@@ -405,6 +412,10 @@ export class Lab {
   readonly #reboots = new Map<string, { bootMs: number; phase: VmReboot["phase"]; at: number }>();
   /** Guests' boot times under way (`vm-crash --ms`): each ends its wait, early when the lab stops. */
   readonly #bootWaits = new Set<() => void>();
+  /** Guest workers kept spawned ahead: none until a VM first crashes (`vm-crash`), then one. */
+  #guestStandbyWanted = 0;
+  /** The timer of the next standby worker to spawn after a reboot (`#refillStandby`). */
+  #refillTimer: ReturnType<typeof setTimeout> | undefined;
   /**
    * Workloads in flight: request id → its guest, so that `stop` can ask each to finish, and
    * `stopping`, which marks it cut short by the stop (its answer is then no whole run).
@@ -673,6 +684,61 @@ export class Lab {
     this.#workers.warmStandby(this.#entries.urls.device, [...kinds], STANDBY_DEVICE_WORKERS);
   }
 
+  /**
+   * Spawn ahead, now, the workers that `reboots` reboots after `vm-crash` and `restarts` backend
+   * restarts will take (each at most {@linkcode MAX_RESERVED_REBOOTS}), beyond the ones the lab
+   * keeps: a reboot then constructs no `Worker` (each blocks the main thread 10 to 105 ms on a
+   * loaded 2-core machine) and spawns none back while these last. The drill runner calls it
+   * before its timeline starts, with the runs of its timeline's faults.
+   *
+   * @example
+   * ```ts ignore
+   * lab.reserveStandby({ reboots: 2, restarts: 0 }); // 3 guests, 4 device workers ahead
+   * ```
+   */
+  reserveStandby(counts: { reboots: number; restarts: number }): void {
+    const cap = (n: number) => Math.min(MAX_RESERVED_REBOOTS, Math.max(0, Math.floor(n)));
+    const reboots = cap(counts.reboots);
+    if (this.#stopped || this.plan.vms.length === 0 || reboots + cap(counts.restarts) === 0) {
+      return;
+    }
+    const kinds = new Set(this.plan.vms.flatMap((v) => v.devices.map((d) => d.kind)));
+    this.#workers.warmStandby(
+      this.#entries.urls.device,
+      [...kinds],
+      STANDBY_DEVICE_WORKERS + reboots + cap(counts.restarts),
+    );
+    // One more guest than reboots: the last reboot leaves the one a lab keeps after a crash, and
+    // spawns none back while the drill runs.
+    if (reboots > 0) {
+      this.#guestStandbyWanted = 1;
+      this.#workers.warmGuestStandby(this.#entries.urls.guest, reboots + 1);
+    }
+  }
+
+  /**
+   * Spawn back, after a reboot, the standby workers it took: one a turn, each in a turn of its own
+   * (a `Worker` blocks the main thread while its runtime is made), none while a VM still reboots
+   * (the last reboot's end spawns them).
+   */
+  #refillStandby(): void {
+    if (this.#stopped || this.#refillTimer !== undefined || this.#rebooting.size > 0) return;
+    const kinds = [...new Set(this.plan.vms.flatMap((v) => v.devices.map((d) => d.kind)))];
+    const next = () => {
+      this.#refillTimer = undefined;
+      if (this.#stopped || this.#rebooting.size > 0) return;
+      const guests = this.#workers.standbyCount("guest");
+      const devices = this.#workers.standbyCount("device");
+      if (guests < this.#guestStandbyWanted) {
+        this.#workers.warmGuestStandby(this.#entries.urls.guest, guests + 1);
+      } else if (devices < STANDBY_DEVICE_WORKERS) {
+        this.#workers.warmStandby(this.#entries.urls.device, kinds, devices + 1);
+      } else return;
+      this.#refillTimer = setTimeout(next, 0);
+    };
+    this.#refillTimer = setTimeout(next, 0);
+  }
+
   /** What VM `name`'s guest worker reaches of the VMs whose NICs it serves (vhost-pci). */
   #frontendsOf(name: string): VhostPciFrontendMemory[] {
     const out: VhostPciFrontendMemory[] = [];
@@ -690,20 +756,29 @@ export class Lab {
     return out;
   }
 
-  #spawnGuest(vm: string, start: VmStart): Promise<void> {
+  /** Start VM `vm`'s guest worker from `start`, in `standby` when given (a reboot's). */
+  #spawnGuest(vm: string, start: VmStart, standby?: Worker): Promise<void> {
     const v = this.plan.vms.find((x) => x.name === vm)!;
-    return this.#workers.spawn(this.#entries.urls.guest, {
-      thread: v.guestThread,
-      owner: vm,
-      kind: "guest",
-      stats: new Float64Array(this.#controls[v.index], v.control.guestStats, THREAD_STATS_SLOTS),
-    }, start);
+    return this.#workers.spawn(
+      this.#entries.urls.guest,
+      {
+        thread: v.guestThread,
+        owner: vm,
+        kind: "guest",
+        stats: new Float64Array(this.#controls[v.index], v.control.guestStats, THREAD_STATS_SLOTS),
+      },
+      start,
+      undefined,
+      standby,
+    );
   }
 
   #spawnDevice(vm: string, start: VmStart): Promise<void> {
     const v = this.plan.vms.find((x) => x.name === vm)!;
-    const standby = start.restore ? this.#workers.takeStandby() : undefined;
-    if (standby !== undefined) queueMicrotask(() => this.#warmStandby());
+    // A backend restart's successor, or a reboot's power-on worker, takes one spawned ahead. A
+    // restart spawns it back at once; a reboot once it is over (`#refillStandby`).
+    const standby = start.restore || start.reboot ? this.#workers.takeStandby() : undefined;
+    if (standby !== undefined && start.restore) queueMicrotask(() => this.#warmStandby());
     return this.#workers.spawn(
       this.#entries.urls.device,
       {
@@ -774,6 +849,8 @@ export class Lab {
    */
   #crashVm(vm: string, bootMs: number): void {
     this.#reboots.set(vm, { bootMs, phase: "power-on", at: performance.now() });
+    // A lab that crashed a VM keeps a guest worker spawned ahead for the next reboot.
+    this.#guestStandbyWanted = 1;
     void crashAndReboot(vm, {
       bootMs,
       wait: (ms) => this.#bootWait(ms),
@@ -784,12 +861,35 @@ export class Lab {
       rebooting: this.#rebooting,
       iommuOf: (i) => this.iommuOf(i),
       powerCycle: (name, between) => this.#supervisor.powerCycle(name, between),
-      bootGuest: (name) => this.#spawnGuest(name, this.#guestStarts.get(name)!),
+      released: (name) => this.#socketReleased(name),
+      // A guest spawned ahead, if any: constructing one here blocked the main thread.
+      bootGuest: (name) =>
+        this.#spawnGuest(name, this.#guestStarts.get(name)!, this.#workers.takeStandby("guest")),
       stopped: () => this.#stopped,
       linkUp: (link) => this.#linkUp.get(link) ?? false,
       carrier: (up) => this.#setCarrier(vm, up),
       cuts: () => this.links.cuts(),
-    });
+    }).then(() => this.#refillStandby());
+  }
+
+  /**
+   * Resolves once VM `vm`'s ended device worker let go of its `vsock.sock` (Deno unlinks a Unix
+   * socket's path when its listener closes: the ended worker's teardown removed the file its
+   * successor had just made, and host clients could not connect after the reboot), or after
+   * {@linkcode SOCKET_RELEASE_MS}, or at once for a VM without one.
+   */
+  async #socketReleased(vm: string): Promise<void> {
+    const path = this.#vsockSockets.get(vm);
+    if (path === undefined) return;
+    const end = performance.now() + SOCKET_RELEASE_MS;
+    while (!this.#stopped && performance.now() < end) {
+      try {
+        Deno.lstatSync(path);
+      } catch {
+        return; // gone: the old listener is closed
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
   }
 
   /**
@@ -1369,6 +1469,7 @@ export class Lab {
   async #stop(options: { workloadGraceMs?: number; exiting?: boolean }): Promise<void> {
     this.#stopped = true;
     this.#stoppedAt = Date.now();
+    clearTimeout(this.#refillTimer);
     this.#supervisor.stop();
     for (const done of [...this.#bootWaits]) done();
     this.#unplace?.();

@@ -267,3 +267,36 @@ export async function within<T>(ms: number, what: string, p: Promise<T>): Promis
     clearTimeout(timer);
   }
 }
+
+/**
+ * Run `fn` with every `Worker` the main thread constructs meanwhile named in `made` while
+ * `counting()` says so (the constructor blocks the main thread while the worker's runtime is
+ * made: 10 to 105 ms each on a loaded 2-core machine). `globalThis.Worker` is put back after.
+ *
+ * @example
+ * ```ts ignore
+ * await countingWorkers(() => true, async (made) => {
+ *   await lab.lab.fault({ kind: "vm-crash", vm: "b" });
+ *   console.log(made); // ["guest b"]
+ * });
+ * ```
+ */
+export async function countingWorkers<T>(
+  counting: () => boolean,
+  fn: (made: string[]) => Promise<T>,
+): Promise<T> {
+  const made: string[] = [];
+  const Original = globalThis.Worker;
+  class Counted extends Original {
+    constructor(url: string | URL, options?: WorkerOptions) {
+      if (counting()) made.push(options?.name ?? String(url));
+      super(url, options);
+    }
+  }
+  globalThis.Worker = Counted;
+  try {
+    return await fn(made);
+  } finally {
+    globalThis.Worker = Original;
+  }
+}

@@ -36,6 +36,15 @@ import type { WorkerSet } from "./workers.ts";
 /** Longest wait for a vhost-pci peer to give back a rebooting frontend's queues, ms. */
 export const REVOKE_WAIT_MS = 500;
 
+/**
+ * The least time between a crash and its new guest's start, ms: `terminate()` ends the old guest
+ * only at the end of its current task (its waits give up on the stop word, which the new guest's
+ * start clears). A reboot that constructed its workers took this long and more anyway; one that
+ * takes them spawned ahead (`Lab.reserveStandby`) could start the new guest a few ms after the
+ * crash, so it waits out the rest (a timer: the main thread is free meanwhile).
+ */
+export const OLD_GUEST_GRACE_MS = 20;
+
 /** What the helpers need of the lab: the plan, control blocks and doorbells. */
 export interface RebootParts {
   /** The plan. */
@@ -323,6 +332,12 @@ export interface CrashHost {
   /** End the VM's device worker, run `between`, start one at power-on state (`supervisor.ts`). */
   powerCycle(vm: string, between: () => Promise<void>): Promise<void>;
   /**
+   * Resolves once the ended device worker of VM `vm` let go of what its successor takes over
+   * (bounded): its `vsock.sock`, whose path Deno unlinks when the listener closes, so a successor
+   * that listened first (one spawned ahead starts within a few ms) lost its file.
+   */
+  released?(vm: string): Promise<void>;
+  /**
    * How long the guest takes to boot once its devices are back, ms (its firmware and kernel):
    * meanwhile the devices run with no driver, as a real VM's do while it boots.
    */
@@ -412,6 +427,7 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
         }
       }
       dropped = dropQueuedAccesses(parts, vm);
+      await host.released?.(vm);
       // Lost notifications asked for and not yet come were the old driver's and device's: the
       // power-on register files end them. Said, not lost silently (`fault-cancelled`).
       for (const a of armedDrops(parts, vm)) {
@@ -435,6 +451,11 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
     if (host.bootMs > 0) {
       host.phase?.("boot");
       await host.wait(host.bootMs);
+      if (host.stopped()) return;
+    }
+    const grace = OLD_GUEST_GRACE_MS - (performance.now() - t0);
+    if (grace > 0) {
+      await host.wait(grace);
       if (host.stopped()) return;
     }
     host.phase?.("guest-start");

@@ -19,6 +19,32 @@ async function withFaultWatch<T>(ms: number, f: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Run `f` with each reboot's power-on device worker started `ms` late (its start message held, as
+ * a loaded machine may hold it): a reboot then surely lasts longer than `ms`. A reboot takes its
+ * workers spawned ahead and can be over 35 ms after the crash, before a step due 40 ms after it.
+ */
+async function withSlowReboots<T>(ms: number, f: () => Promise<T>): Promise<T> {
+  const Original = globalThis.Worker;
+  class Slow extends Original {
+    override postMessage(
+      message: unknown,
+      options?: StructuredSerializeOptions | Transferable[],
+    ): void {
+      const send = () => super.postMessage(message, options as StructuredSerializeOptions);
+      const m = message as { type?: unknown; reboot?: unknown } | null;
+      if (m?.type === "start" && m.reboot === true) setTimeout(send, ms);
+      else send();
+    }
+  }
+  globalThis.Worker = Slow;
+  try {
+    return await f();
+  } finally {
+    globalThis.Worker = Original;
+  }
+}
+
 Deno.test("a fault step naming an unknown VM, queue-less lost-kick or unknown bug is refused at its line", async () => {
   const r = await parseDrill(
     "topology: pair\ntimeline:\n" +
@@ -431,20 +457,22 @@ Deno.test({
   ...LAB_TEST,
   fn: () =>
     inStateDir("vlab-drill-fault-", async () => {
-      // 40 ms after the crash validates (39 ms does not: wait_short_test.ts), and a reboot takes
-      // 70 ms and more: the ping and the backend crash failed on every run ("VM "a" crashed and
-      // is rebooting", "VM "b" is restarting"). Now each waits for its VM's reboot.
+      // 40 ms after the crash validates (39 ms does not: wait_short_test.ts), and a reboot took
+      // 70 ms and more (here surely 100 ms and more): the ping and the backend crash failed on
+      // every run ("VM "a" crashed and is rebooting", "VM "b" is restarting"). Now each waits for
+      // its VM's reboot.
       const lines: string[] = [];
-      const r = await runDrill({
-        topology: "pair",
-        timeline: [
-          { at: "300ms", fault: { kind: "vm-crash", vm: "a" } },
-          { at: "340ms", exec: { vm: "a", argv: ["ping", "10.0.0.2", "-c", "1"], as: "p" } },
-          { at: "600ms", fault: { kind: "vm-crash", vm: "b", ms: 100 } },
-          { at: "740ms", fault: { kind: "backend-crash", vm: "b" } },
-        ],
-        assert: ["p.received == 1", 'count(events, kind = "vm-restarted") == 2'],
-      }, { onProgress: (l) => void lines.push(l) });
+      const r = await withSlowReboots(100, () =>
+        runDrill({
+          topology: "pair",
+          timeline: [
+            { at: "300ms", fault: { kind: "vm-crash", vm: "a" } },
+            { at: "340ms", exec: { vm: "a", argv: ["ping", "10.0.0.2", "-c", "1"], as: "p" } },
+            { at: "600ms", fault: { kind: "vm-crash", vm: "b", ms: 100 } },
+            { at: "740ms", fault: { kind: "backend-crash", vm: "b" } },
+          ],
+          assert: ["p.received == 1", 'count(events, kind = "vm-restarted") == 2'],
+        }, { onProgress: (l) => void lines.push(l) }));
       assert.equal(r.error, undefined, lines.join("\n"));
       assert.equal(r.passed, true, lines.join("\n"));
       const started = (step: number) => r.steps.find((s) => s.step === step)!;

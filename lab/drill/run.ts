@@ -527,6 +527,21 @@ export async function runDrillText(
   return result;
 }
 
+/**
+ * How many runs of the timeline crash a VM (`vm-crash`: `reboots`) or a device worker
+ * (`backend-crash`: `restarts`), for {@linkcode LabHandle}'s `lab.reserveStandby`.
+ */
+function faultRuns(drill: Drill, seed: number): { reboots: number; restarts: number } {
+  const runs = { reboots: 0, restarts: 0 };
+  for (const step of drill.timeline) {
+    if (step.kind !== "fault") continue;
+    const kind = (step.args as { kind?: unknown }).kind;
+    if (kind === "vm-crash") runs.reboots += plannedRuns(step, seed).length;
+    else if (kind === "backend-crash") runs.restarts += plannedRuns(step, seed).length;
+  }
+  return runs;
+}
+
 /** Run a drill that validated; `source` is its result's `source`. */
 async function runLoaded(
   drill: Drill,
@@ -546,6 +561,10 @@ async function runLoaded(
   options.signal?.addEventListener("abort", stopOn, { once: true });
   // Interrupted while the lab was starting (Ctrl-C then): the listener came too late to hear it.
   if (options.signal?.aborted) abort.abort();
+  // The workers the timeline's crashes will take, spawned now, before its clock starts: a
+  // vm-crash's reboot that constructed its own blocked the main thread 10 to 105 ms, and the
+  // steps due then started late.
+  lab.lab.reserveStandby(faultRuns(drill, seed));
   const deadline = setTimeout(() => abort.abort(), drill.timeoutMs);
   const t0 = performance.now();
   const startedAt = new Date().toISOString();
