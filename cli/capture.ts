@@ -8,7 +8,9 @@
  * the lab (`lab/server_capture.ts`): on Ctrl-C or `--duration` the command ends the capture with
  * `DELETE /captures/ID`, whose answer is its final counts, and then writes the last frames the
  * lab sends before it closes the stream. A capture the lab ended (it stopped) asks for its counts
- * once; a lab already gone cannot say, and the line says so.
+ * once; a lab already gone cannot say, and the line says so. Ctrl-C before the lab answered the
+ * request that starts the capture gives the request up (the lab ends the capture with its
+ * connection): zero frames, nothing written.
  *
  * @module
  */
@@ -98,18 +100,77 @@ export function captureCommand(): Command<[string]> {
       const limit = opts.count === undefined
         ? Infinity
         : intOption("--count", opts.count, 1, MAX_CAPTURE_COUNT, "10");
-      await checkCaptureSink(opts.write);
-      const record = await resolveLab(opts.lab);
-      // "" is no link's name (the lab reads `link=` as no link given at all).
-      if (link === "") throw await unknownLinkError(record, link);
       const abort = new AbortController();
-      const { res, client } = await controlFetch(
-        record,
-        `/capture?link=${encodeURIComponent(link)}`,
-        { signal: abort.signal },
-      );
+      // Ending: before the lab answered the start request, the request is aborted (a lab that
+      // holds it cannot make the command ignore a signal; the lab ends a capture whose connection
+      // dropped); after, ask the lab to end the capture (its answer is the final counts, and the
+      // stream gets the last frames, then closes); a lab that does not answer is cut off.
+      let started: { record: LabRecord; id: string | null } | null = null;
+      let ending: Promise<LabCounts | null> | null = null;
+      let lastFrames: ReturnType<typeof setTimeout> | undefined;
+      const stop = () => {
+        if (ending !== null) return;
+        if (started === null) {
+          ending = Promise.resolve(null);
+          abort.abort();
+          return;
+        }
+        const { record, id } = started;
+        ending = id === null ? Promise.resolve(null) : countsOf(record, id, "DELETE");
+        ending.then((counts) => {
+          if (counts === null) abort.abort();
+          else lastFrames = setTimeout(() => abort.abort(), LAST_FRAMES_MS);
+        });
+      };
+      // Listening before anything is asked of the lab, as the other commands do: a signal while
+      // the lab was asked to start the capture met no listener and ended the process with 143,
+      // without the summary. Now Ctrl-C or SIGTERM then ends it as any Ctrl-C ends a capture
+      // (exit 0, the summary); so does one as soon as the file exists (a pcap of the frames so
+      // far): in between, it left an empty file, no pcap for tshark, and no summary.
+      const off = onInterrupt(stop);
+      // Interrupted before the lab started the capture: none ran, nothing was written.
+      const notStarted = () => {
+        off();
+        console.error(
+          `${captureSummary(0, 0)} (interrupted before the capture began: nothing written)`,
+        );
+      };
+      let record: LabRecord;
+      try {
+        await checkCaptureSink(opts.write);
+        record = await resolveLab(opts.lab);
+        // "" is no link's name (the lab reads `link=` as no link given at all).
+        if (link === "") throw await unknownLinkError(record, link);
+      } catch (e) {
+        off();
+        throw e;
+      }
+      if (abort.signal.aborted) return notStarted();
+      let answer: Awaited<ReturnType<typeof controlFetch>>;
+      try {
+        answer = await controlFetch(
+          record,
+          `/capture?link=${encodeURIComponent(link)}`,
+          { signal: abort.signal },
+        );
+      } catch (e) {
+        // Aborted by the signal (whatever else failed meanwhile): the capture did not start.
+        if (abort.signal.aborted) return notStarted();
+        off();
+        throw e;
+      }
+      const { res, client } = answer;
+      if (abort.signal.aborted) {
+        // The answer came with the signal: the capture it started ends with its connection.
+        client.close();
+        await res.body?.cancel().catch(() => {});
+        return notStarted();
+      }
+      const id = res.headers.get("vlab-capture-id");
+      started = { record, id };
       if (!res.ok) {
         const e = (await res.json().catch(() => null))?.error;
+        off();
         client.close();
         throw new LabError(
           e?.code === "vhost-pci-link" ? "vhost-pci-link" : "unknown-link",
@@ -117,23 +178,6 @@ export function captureCommand(): Command<[string]> {
           e?.hint ?? "See the lab's links with `vlab status`",
         );
       }
-      const id = res.headers.get("vlab-capture-id");
-      // Ending: ask the lab to end the capture (its answer is the final counts, and the stream
-      // gets the last frames, then closes); a lab that does not answer is cut off.
-      let ending: Promise<LabCounts | null> | null = null;
-      let lastFrames: ReturnType<typeof setTimeout> | undefined;
-      const stop = () => {
-        if (ending !== null) return;
-        ending = id === null ? Promise.resolve(null) : countsOf(record, id, "DELETE");
-        ending.then((counts) => {
-          if (counts === null) abort.abort();
-          else lastFrames = setTimeout(() => abort.abort(), LAST_FRAMES_MS);
-        });
-      };
-      // Listening before the file exists: Ctrl-C as soon as it is there ends the capture as any
-      // Ctrl-C does (a pcap of the frames so far, the summary). In between, it ended the process
-      // and left an empty file, no pcap for tshark, and no summary.
-      const off = onInterrupt(stop);
       let sink: Deno.FsFile | typeof Deno.stdout;
       try {
         sink = await openCaptureSink(opts.write);

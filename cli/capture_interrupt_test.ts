@@ -1,0 +1,96 @@
+/**
+ * `vlab capture` listens for Ctrl-C and SIGTERM before it asks the lab to start the capture: a
+ * SIGTERM while that request waits for the lab's answer aborts it and ends the command as a
+ * capture's Ctrl-C does (exit 0, the summary line). It listened only once the lab had answered:
+ * the SIGTERM ended it with 143 and no summary. The lab here is a fake one this test holds (its
+ * folder, its lock, a control socket that holds `GET /capture`), so that the signal arrives while
+ * the request is held.
+ */
+
+import assert from "node:assert/strict";
+import { inStateDir, within } from "../lab/testing.ts";
+import { createLabDir, labPaths, type LabRecord, writeRecord } from "../lab/state.ts";
+import { vlabChildEnv, vlabRunArgs } from "./deno_run.ts";
+
+Deno.test({
+  name:
+    "vlab capture: a SIGTERM while the lab is asked to start it aborts the ask, exit 0, summary",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    inStateDir("vlab-capture-int-", async (root) => {
+      const hold = createLabDir("fake");
+      const paths = labPaths("fake");
+      const record: LabRecord = {
+        name: "fake",
+        pid: Deno.pid,
+        socket: paths.socket,
+        source: "fake",
+        startedAt: new Date().toISOString(),
+        vms: 2,
+      };
+      writeRecord(record);
+      // GET /capture is held until the client gives it up (or the test ends).
+      let asked: (signal: AbortSignal) => void = () => {};
+      const seen = new Promise<AbortSignal>((r) => asked = r);
+      let release: () => void = () => {};
+      const held = new Promise<void>((r) => release = r);
+      const server = Deno.serve({ path: paths.socket, onListen: () => {} }, async (req) => {
+        if (new URL(req.url).pathname !== "/capture") return new Response("{}", { status: 404 });
+        asked(req.signal);
+        await held;
+        return new Response("", { status: 503 });
+      });
+      const pcap = `${root}/a-b.pcap`;
+      const child = new Deno.Command(Deno.execPath(), {
+        args: vlabRunArgs(["capture", "a-b", "-w", pcap]),
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: root }),
+      }).spawn();
+      const output = child.output();
+      try {
+        // Bounded: a client that never asks (its error is in the message), or never ends.
+        const first = await within(
+          20_000,
+          "the capture's request",
+          Promise.race([
+            seen,
+            output.then((o) => {
+              throw new Error(`vlab capture ended first: ${new TextDecoder().decode(o.stderr)}`);
+            }),
+          ]),
+        );
+        child.kill("SIGTERM");
+        const out = await within(15_000, "vlab capture's end after SIGTERM", output);
+        const stderr = new TextDecoder().decode(out.stderr);
+        assert.deepEqual([out.signal, out.code], [null, 0], stderr);
+        assert.equal(
+          stderr,
+          "0 frames captured, 0 dropped (interrupted before the capture began: nothing written)\n",
+        );
+        assert.equal(out.stdout.length, 0);
+        // Nothing left behind: the request was given up, and no file was made.
+        await within(
+          5_000,
+          "the request's abort",
+          new Promise((r) => {
+            if (first.aborted) r(null);
+            else first.addEventListener("abort", r, { once: true });
+          }),
+        );
+        assert.equal(await Deno.stat(pcap).then(() => true, () => false), false);
+      } finally {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Ended.
+        }
+        await output.catch(() => {});
+        release();
+        await server.shutdown();
+        hold.release();
+      }
+    }),
+});
