@@ -338,9 +338,9 @@ export interface VmHandle {
    * ends it. Throws a `LabError`: `unknown-vm` (no vsock device), `workload-failed` (refused:
    * nothing listens on the port), `control-error` (the socket cannot be opened). The guest's
    * close ends the stream (`read` answers null, `readable` ends); the lab's stop while it is
-   * open (`lab.stop()`, `vlab down`, a signal) does not read as that end: `read`, `readable`
-   * and `write` throw a `LabError` with code `no-lab` (`The vsock stream to port 7 of VM "a"
-   * was cut short: lab "pair" stopped while it was open`).
+   * open (`lab.stop()`, `vlab down`, a signal) does not read as that end: `read`, `readable`,
+   * `write` and `writable`'s writes throw a `LabError` with code `no-lab` (`The vsock stream to
+   * port 7 of VM "a" was cut short: lab "pair" stopped while it was open`).
    */
   vsockConnect(port: number): Promise<Deno.UnixConn>;
 }

@@ -5,7 +5,8 @@
  * it, as if it had ended well), and `lab.lab.exec` answers `{ ok: false, code: "no-lab", partial }`.
  * A workload the script's own signal stops still resolves to what it measured. A host vsock
  * stream the lab's stop ends is no stream the guest closed: its read throws `no-lab` (it read
- * null, the end of a whole stream). Uses its own VLAB_STATE_DIR; the lab is stopped in `finally`.
+ * null, the end of a whole stream), and so do its write and its writable's writes. Uses its own
+ * VLAB_STATE_DIR; the lab is stopped in `finally`.
  */
 
 import assert from "node:assert/strict";
@@ -98,8 +99,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a vsock stream the lab's stop ends throws no-lab from read and readable; the guest's " +
-    "close still reads as its end",
+  name: "a vsock stream the lab's stop ends throws no-lab from read, readable, write and " +
+    "writable; the guest's close still reads as its end",
   ...LAB_TEST,
   fn: () =>
     inStateDir("vlab-api-stop-vsock-", async () => {
@@ -119,7 +120,9 @@ Deno.test({
         const raw = await lab.vm("a").vsockConnect(7);
         const streamed = await lab.vm("a").vsockConnect(7);
         await raw.write(bytes);
-        await streamed.write(bytes);
+        // Through writable, as through write (its writer stays open across the stop).
+        const writer = streamed.writable.getWriter();
+        await writer.write(bytes);
         const buf = new Uint8Array(16);
         assert.equal(await raw.read(buf), 2);
         const reader = streamed.readable.getReader();
@@ -142,6 +145,8 @@ Deno.test({
         await assert.rejects(pending, cut);
         await assert.rejects(next, cut);
         await assert.rejects(raw.write(bytes), cut);
+        // writable too: it failed with the socket's broken pipe.
+        await assert.rejects(writer.write(bytes), cut);
         raw.close();
         raw.close(); // again: nothing
       } finally {

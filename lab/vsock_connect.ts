@@ -156,7 +156,7 @@ const READ_CHUNK = 64 * 1024;
  * socket's does); the lab's stop, which closes every host socket of its VMs, used to read the
  * same, so a script took a stream cut by `vlab down` for one the guest had sent whole. Once
  * `stopped()` says the lab stopped, the end of the stream (and a write) throws `cut()`, a
- * `LabError` (`no-lab`), from `read` and through `readable` alike.
+ * `LabError` (`no-lab`), from `read` and `write` and through `readable` and `writable` alike.
  *
  * @example
  * ```ts ignore
@@ -170,6 +170,7 @@ export class LabVsockConn implements Deno.UnixConn {
   readonly #stopped: () => boolean;
   readonly #cut: () => LabError;
   #readable: ReadableStream<Uint8Array<ArrayBuffer>> | null = null;
+  #writable: WritableStream<Uint8Array<ArrayBufferLike>> | null = null;
 
   /**
    * @param conn the socket, past its `CONNECT`/`OK`
@@ -256,9 +257,20 @@ export class LabVsockConn implements Deno.UnixConn {
     return this.#readable;
   }
 
-  /** The socket's bytes out (its own `writable`: a write past the stop fails as a pipe's does). */
+  /**
+   * The stream's bytes out, written whole with {@linkcode LabVsockConn.write}: once the lab
+   * stopped, a write rejects with the `no-lab` `LabError` (the socket's own `writable` failed
+   * with its broken pipe). Closing or aborting it closes the stream, as the socket's own does.
+   */
   get writable(): WritableStream<Uint8Array<ArrayBufferLike>> {
-    return this.#conn.writable;
+    this.#writable ??= new WritableStream<Uint8Array<ArrayBufferLike>>({
+      write: async (chunk) => {
+        for (let at = 0; at < chunk.length;) at += await this.write(chunk.subarray(at));
+      },
+      close: () => this.#closeQuietly(),
+      abort: () => this.#closeQuietly(),
+    });
+    return this.#writable;
   }
 
   /** Close it, as `using` does. */
