@@ -33,7 +33,7 @@ import { measuredText, stepRunLabel } from "./report.ts";
 import { assertionHint, runScope } from "./scope.ts";
 import { escapeControl as printable, quote } from "../../devices/base/quote.ts";
 import { checkOptionKeys, checkString } from "./check.ts";
-import { type StepContext, stepKinds, type WorkloadRun } from "./steps.ts";
+import { interruptedResult, type StepContext, stepKinds, type WorkloadRun } from "./steps.ts";
 import { workloadFailure } from "../guest/workloads/mod.ts";
 import type {
   AssertionVerdict,
@@ -949,6 +949,14 @@ async function runLoaded(
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([settled, new Promise((r) => timer = setTimeout(r, CANCEL_GRACE_MS))]);
       clearTimeout(timer);
+    }
+    // Interrupted (Ctrl-C, SIGTERM: the caller's signal), the workloads still running were cut
+    // short: what they answered is the part they ran, and an assertion on them is an error, as on
+    // one the lab's stop cut short (it was judged pass or fail on that part).
+    if (options.signal?.aborted === true && !stepFailed) {
+      for (const w of workloads.values()) {
+        if (w.cutByDrill === true) w.result = interruptedResult(w.result);
+      }
     }
     for (const [name, w] of workloads) {
       const failure = failureOf(w.result);

@@ -179,6 +179,37 @@ export interface WorkloadRun {
   endless?: boolean;
   /** Stop the workload (it then answers with what it measured so far). */
   stop?: () => void;
+  /**
+   * True when the drill's own stop (its signal: Ctrl-C, its timeout, a failed step) came while
+   * the workload ran: what it answered is then the part it ran, no whole run.
+   */
+  cutByDrill?: boolean;
+}
+
+/**
+ * The result of a workload that the drill's interruption (Ctrl-C, SIGTERM) cut short, as the
+ * drill judges it: a failure, as one the lab's stop cut short, whose `partial` keeps what it had
+ * measured, so that no assertion is judged on the part it ran as if it were the whole run (a
+ * `ping -c 100` cut at 15 read as a run of 15 that lost nothing). A failure stays as it is;
+ * `null` (it did not answer in time) is that failure without `partial`.
+ *
+ * @example
+ * ```ts
+ * import { interruptedResult } from "./steps.ts";
+ * interruptedResult({ kind: "ping", transmitted: 15 }).message;
+ * // "The workload was cut short: the drill was interrupted while it ran"
+ * ```
+ */
+export function interruptedResult(
+  result: Record<string, unknown> | null,
+): Record<string, unknown> {
+  if (result !== null && result.kind === "error") return result;
+  return {
+    kind: "error",
+    message: "The workload was cut short: the drill was interrupted while it ran",
+    hint: "What it had done is its partial result; run the drill again to judge it whole",
+    ...(result === null ? {} : { partial: result }),
+  };
 }
 
 /**
@@ -964,8 +995,6 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
     const name = a.as ?? ctx.label;
     // Its own stop, for an endless server at the end of the drill; the drill's stops it too.
     const stop = new AbortController();
-    const onAbort = () => stop.abort();
-    ctx.signal.addEventListener("abort", onAbort, { once: true });
     const w: WorkloadRun = {
       vm: a.vm,
       argv: a.argv,
@@ -974,6 +1003,12 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
       endless: endlessWorkload(a.argv),
       stop: () => stop.abort(),
     };
+    const onAbort = () => {
+      // Still running when the drill stopped: what it answers is the part it ran.
+      if (w.result === null) w.cutByDrill = true;
+      stop.abort();
+    };
+    ctx.signal.addEventListener("abort", onAbort, { once: true });
     // A background step ends once its workload runs (a sink's port bound), not before: the
     // flood of the next step cannot miss it.
     // A workload that never ran is a result like any failure (the drill reports "workload …
