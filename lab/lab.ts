@@ -278,8 +278,6 @@ const STANDBY_DEVICE_WORKERS = 2;
  * ahead for: each idle worker holds a runtime's memory; past them, a reboot refills as it goes.
  */
 export const MAX_RESERVED_REBOOTS = 4;
-/** The longest a reboot waits for its ended device worker to close its `vsock.sock`, ms. */
-const SOCKET_RELEASE_MS = 1000;
 
 /** Options of {@linkcode Lab.capture}. */
 export interface CaptureOptions {
@@ -861,7 +859,6 @@ export class Lab {
       rebooting: this.#rebooting,
       iommuOf: (i) => this.iommuOf(i),
       powerCycle: (name, between) => this.#supervisor.powerCycle(name, between),
-      released: (name) => this.#socketReleased(name),
       // A guest spawned ahead, if any: constructing one here blocked the main thread.
       bootGuest: (name) =>
         this.#spawnGuest(name, this.#guestStarts.get(name)!, this.#workers.takeStandby("guest")),
@@ -870,26 +867,6 @@ export class Lab {
       carrier: (up) => this.#setCarrier(vm, up),
       cuts: () => this.links.cuts(),
     }).then(() => this.#refillStandby());
-  }
-
-  /**
-   * Resolves once VM `vm`'s ended device worker let go of its `vsock.sock` (Deno unlinks a Unix
-   * socket's path when its listener closes: the ended worker's teardown removed the file its
-   * successor had just made, and host clients could not connect after the reboot), or after
-   * {@linkcode SOCKET_RELEASE_MS}, or at once for a VM without one.
-   */
-  async #socketReleased(vm: string): Promise<void> {
-    const path = this.#vsockSockets.get(vm);
-    if (path === undefined) return;
-    const end = performance.now() + SOCKET_RELEASE_MS;
-    while (!this.#stopped && performance.now() < end) {
-      try {
-        Deno.lstatSync(path);
-      } catch {
-        return; // gone: the old listener is closed
-      }
-      await new Promise((r) => setTimeout(r, 2));
-    }
   }
 
   /**

@@ -332,12 +332,6 @@ export interface CrashHost {
   /** End the VM's device worker, run `between`, start one at power-on state (`supervisor.ts`). */
   powerCycle(vm: string, between: () => Promise<void>): Promise<void>;
   /**
-   * Resolves once the ended device worker of VM `vm` let go of what its successor takes over
-   * (bounded): its `vsock.sock`, whose path Deno unlinks when the listener closes, so a successor
-   * that listened first (one spawned ahead starts within a few ms) lost its file.
-   */
-  released?(vm: string): Promise<void>;
-  /**
    * How long the guest takes to boot once its devices are back, ms (its firmware and kernel):
    * meanwhile the devices run with no driver, as a real VM's do while it boots.
    */
@@ -427,7 +421,6 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
         }
       }
       dropped = dropQueuedAccesses(parts, vm);
-      await host.released?.(vm);
       // Lost notifications asked for and not yet come were the old driver's and device's: the
       // power-on register files end them. Said, not lost silently (`fault-cancelled`).
       for (const a of armedDrops(parts, vm)) {

@@ -14,13 +14,36 @@ import { LAB_TEST, waitForValue } from "../lab/testing.ts";
 import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
 import { flowingStream, vsockOf } from "./vsock_streams.ts";
 import { vsockConnect } from "../lab/vsock_connect.ts";
+import type { Fault } from "../lab/faults.ts";
 
 const FILE = new URL("../topologies/vsock-pair.yaml", import.meta.url);
 
-async function startPair(stateDir?: string): Promise<Lab> {
+async function startPair(stateDir?: string, watchdogMs?: number): Promise<Lab> {
   const t = parseTopology(Deno.readTextFileSync(FILE), "topologies/vsock-pair.yaml");
   assert.ok(t.ok, t.ok ? "" : JSON.stringify(t.error));
-  return await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000, stateDir });
+  return await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000, stateDir, watchdogMs });
+}
+
+/**
+ * Run `f` with every worker's `terminate()` taking effect `ms` late, as on a loaded machine: an
+ * ended device worker then surely lets go of its listener after its successor listens.
+ */
+/** How late `withLateTerminate` makes a worker's end, ms: longer than a reboot takes. */
+const LATE_MS = 600;
+
+async function withLateTerminate<T>(ms: number, f: () => Promise<T>): Promise<T> {
+  const Original = globalThis.Worker;
+  class Late extends Original {
+    override terminate(): void {
+      setTimeout(() => super.terminate(), ms);
+    }
+  }
+  globalThis.Worker = Late;
+  try {
+    return await f();
+  } finally {
+    globalThis.Worker = Original;
+  }
 }
 
 Deno.test({
@@ -134,4 +157,49 @@ Deno.test({
     // with what it had done (a whole one on a machine slow enough to outlast it).
     assert.ok(e.ok || (e.code === "no-lab" && e.partial !== undefined), JSON.stringify(e));
   },
+});
+
+Deno.test({
+  name:
+    "vsock-pair: a's vsock.sock takes host connections after backend restarts and a reboot, the ended worker's end late",
+  ...LAB_TEST,
+  fn: () =>
+    withLateTerminate(LATE_MS, async () => {
+      // Deno unlinks a Unix socket's path when its listener closes, also when its worker ends.
+      // A backend restart starts its successor (spawned ahead: it listens within a few ms) before
+      // the old worker's end, a reboot ends the old worker while its successor starts: the old
+      // worker's end, when it came after the successor listened, removed the successor's
+      // vsock.sock and host clients got ENOENT. A reboot waited up to 1 s for the old file to go.
+      const dir = Deno.makeTempDirSync({ prefix: "vlab-vsock-restarts-" });
+      const lab = await startPair(dir, 200);
+      try {
+        const path = lab.vsockSocket("a");
+        assert.ok(path !== null);
+        const count = (kind: string) =>
+          lab.events.recent().filter((e) => e.kind === kind && e.subject === "a").length;
+        const faults: Fault[] = [
+          { kind: "backend-crash", vm: "a", mode: "exit" },
+          { kind: "vm-crash", vm: "a" },
+          { kind: "backend-crash", vm: "a", mode: "hang", ms: 400 },
+        ];
+        for (const fault of faults) {
+          const done = fault.kind === "vm-crash" ? "vm-restarted" : "backend-restarted";
+          const before = count(done);
+          const t0 = performance.now();
+          const r = await lab.fault(fault);
+          assert.ok(r.ok, r.ok ? "" : r.message);
+          await waitForValue(done, () => count(done) > before || null, 10_000);
+          const took = performance.now() - t0;
+          // The reboot waits for nothing the ended worker holds (it waited out its late end).
+          if (fault.kind === "vm-crash") assert.ok(took < LATE_MS, `the reboot took ${took} ms`);
+          await new Promise((r) => setTimeout(r, LATE_MS + 100)); // past the ended worker's end
+          const c = await Deno.connect({ transport: "unix", path }).catch((e) => e as Error);
+          assert.ok(!(c instanceof Error), `after ${JSON.stringify(fault)}: ${c}`);
+          c.close();
+        }
+      } finally {
+        await lab.stop();
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      }
+    }),
 });

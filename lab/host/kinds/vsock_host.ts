@@ -111,11 +111,16 @@ export class HostVsock {
   readonly sockets: VsockSockets;
   private readonly o: HostVsockOptions;
   private listener: Deno.UnixListener | null = null;
+  /** The socket file this listener put at `path` (`close` removes only that one). */
+  readonly #file: FileId;
   private readonly clients = new Set<Deno.UnixConn>();
   private closed = false;
   #refused = 0;
 
-  /** Listen on `path` (a stale socket file there is removed first). */
+  /**
+   * Listen on `path`, put there in one step over whatever is there (a stale socket file, or the
+   * one of the worker this one replaces: see {@linkcode listenAt}).
+   */
   constructor(o: HostVsockOptions) {
     this.o = o;
     this.sockets = new VsockSockets({
@@ -125,13 +130,9 @@ export class HostVsock {
       counters: o.counters,
       maxConnections: o.maxConnections,
     });
-    try {
-      Deno.removeSync(o.path);
-    } catch {
-      // None there.
-    }
-    this.listener = Deno.listen({ transport: "unix", path: o.path });
-    Deno.chmodSync(o.path, 0o600);
+    const { listener, file } = listenAt(o.path);
+    this.listener = listener;
+    this.#file = file;
     void this.acceptLoop(this.listener);
   }
 
@@ -163,7 +164,10 @@ export class HostVsock {
     return this.sockets.pendingOut;
   }
 
-  /** Stop listening and close every client (the socket files are removed). */
+  /**
+   * Stop listening and close every client; the socket file at `path` is removed if it is still
+   * this listener's (a successor's, put there since, stays).
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -176,7 +180,7 @@ export class HostVsock {
     for (const c of this.clients) closeQuietly(c);
     this.clients.clear();
     try {
-      Deno.removeSync(this.o.path);
+      if (sameFile(Deno.lstatSync(this.o.path), this.#file)) Deno.removeSync(this.o.path);
     } catch {
       // Gone already.
     }
@@ -350,6 +354,55 @@ export class HostVsock {
     }
     closeQuietly(unix);
     await up;
+  }
+}
+
+/** A file's identity: its device and inode. */
+interface FileId {
+  dev: number;
+  ino: number | null;
+}
+
+function sameFile(info: Deno.FileInfo, file: FileId): boolean {
+  return info.dev === file.dev && info.ino !== null && info.ino === file.ino;
+}
+
+/** Tries at a free temporary name in {@linkcode listenAt} (a name taken is a random clash). */
+const BIND_TRIES = 8;
+
+/**
+ * Listen on a Unix socket at `path`, put there in one step: bound under a temporary name in the
+ * same folder (`.vs-` and six random characters: no longer than `vsock.sock`, whose path length
+ * the lab checks), made owner-only, then renamed onto `path`, which replaces a file there at once.
+ *
+ * Why: Deno unlinks a Unix listener's path when the listener closes, also when its worker ends,
+ * whatever file is at that path by then. Bound at `path` itself, the listener of a device worker
+ * that ended after its successor listened (a backend restart starts the successor, spawned ahead,
+ * before the old worker's end; a reboot's old worker ends while its successor starts) removed
+ * the successor's file, and host clients got ENOENT until the lab stopped. Bound under a name of
+ * its own, a listener's close unlinks only that name, gone since the rename; and `path` is never
+ * missing while a successor takes over (a client connects to the old listener or the new one).
+ */
+function listenAt(path: string): { listener: Deno.UnixListener; file: FileId } {
+  const dir = path.slice(0, path.lastIndexOf("/") + 1);
+  for (let i = 0;; i++) {
+    const temp = `${dir}.vs-${Math.random().toString(36).slice(2, 8).padEnd(6, "0")}`;
+    let listener: Deno.UnixListener;
+    try {
+      listener = Deno.listen({ transport: "unix", path: temp });
+    } catch (e) {
+      if (e instanceof Deno.errors.AddrInUse && i < BIND_TRIES) continue;
+      throw e;
+    }
+    try {
+      Deno.chmodSync(temp, 0o600);
+      const info = Deno.lstatSync(temp);
+      Deno.renameSync(temp, path);
+      return { listener, file: { dev: info.dev, ino: info.ino } };
+    } catch (e) {
+      listener.close(); // unlinks `temp`
+      throw e;
+    }
   }
 }
 

@@ -62,3 +62,35 @@ Deno.test("a host client refused at the connection limit is counted, not dropped
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("a host end that closes after its successor listens leaves the successor's vsock.sock", async () => {
+  // A backend restart starts the successor before the old device worker ends (a reboot ends it
+  // while its successor starts): Deno unlinks a Unix listener's path when it closes, and the old
+  // worker's end removed the successor's file (host clients got ENOENT).
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/vsock.sock`;
+  const options = {
+    path,
+    guestCid: 3,
+    deliver: () => true,
+    wake: () => {},
+    now: () => performance.now(),
+  };
+  const old = new HostVsock(options);
+  let next: HostVsock | null = null;
+  try {
+    next = new HostVsock(options);
+    old.close();
+    const c = await Deno.connect({ transport: "unix", path });
+    c.close();
+    assert.equal(Deno.lstatSync(path).mode! & 0o777, 0o600);
+    // Nothing else left in the folder (the temporary name the listener was bound under).
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["vsock.sock"]);
+    next.close();
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "its own file is removed on close");
+  } finally {
+    old.close();
+    next?.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
