@@ -14,7 +14,7 @@
 
 import { LabError } from "./errors.ts";
 import { strandedImpairCounts } from "./impair_stats.ts";
-import { nextControl, publishControl } from "./wire/doorbell.ts";
+import { nextControl, postedControl, publishControl } from "./wire/doorbell.ts";
 import type { FromWorker, SwitchStart, ToWorker, VmStart, WorkerPreload } from "./wire/messages.ts";
 
 /** One running worker. */
@@ -229,7 +229,10 @@ export class WorkerSet {
           }
         }
       };
-      worker.postMessage(start);
+      // The thread's control messages numbered from here on are this worker's: posted after this
+      // one, they wait in it for its handler (`worker_scope.ts`), and its gate holds frames until
+      // they are read. Those numbered before went to a predecessor.
+      worker.postMessage({ ...start, controlSeq: postedControl(this.#bells, h.thread) });
     });
   }
 

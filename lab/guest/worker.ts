@@ -21,7 +21,6 @@ import { threadStats } from "../wire/control.ts";
 import {
   DOORBELL_STRIDE,
   DoorbellWord,
-  postedControl,
   ringSelf,
   setThreadState,
   ThreadState,
@@ -82,7 +81,8 @@ async function start(msg: VmStart): Promise<void> {
       }
     },
     control: msg.control,
-    // Pending until the loop's first pass has read what was posted before it (conservative).
+    // Pending from the start message's number on: what was posted to this worker since then is
+    // read (`onControl` hands over what came before it) before its loop takes a frame.
     gate: new ControlGate(bells, msg.thread, controlApplied),
     layout: msg.layout,
     clock,
@@ -226,7 +226,7 @@ async function start(msg: VmStart): Promise<void> {
         post({ type: "inspect-result", id: m.id, info });
       });
     }
-  }, postedControl(bells, msg.thread));
+  });
 
   // Running before "ready": the supervisor reads the state word as soon as it hears.
   setThreadState(bells, msg.thread, ThreadState.RUNNING);

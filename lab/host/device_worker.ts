@@ -20,7 +20,7 @@ import { DirectDma, GuestMemory } from "../../devices/memory/mod.ts";
 import { SharedRingAccess } from "../../devices/virtio/ring_access.ts";
 import { epochWord, threadStats } from "../wire/control.ts";
 import { ControlGate } from "../wire/control_gate.ts";
-import { postedControl, setThreadState, stopRequested, ThreadState } from "../wire/doorbell.ts";
+import { setThreadState, stopRequested, ThreadState } from "../wire/doorbell.ts";
 import { hostWait, loopCounters, runLoop } from "../wire/loop.ts";
 import type { ToWorker, VmStart } from "../wire/messages.ts";
 import { controlApplied, exitWorker, onControl, post, runWorker } from "../wire/worker_scope.ts";
@@ -62,7 +62,8 @@ async function start(msg: VmStart): Promise<void> {
   };
   const ctx = {
     vm: msg.vm,
-    // Pending until the loop's first pass has read what was posted before it (conservative).
+    // Pending from the start message's number on: what was posted to this worker since then is
+    // read (`onControl` hands over what came before it) before its loop takes a frame.
     gate: new ControlGate(bells, msg.thread, controlApplied),
     mem,
     dma: new DirectDma(mem),
@@ -109,7 +110,7 @@ async function start(msg: VmStart): Promise<void> {
     // A mid-pass crash is armed in the kinds, which throw inside their pass.
     if (m.type === "crash" && m.mode !== "mid-pass") crash(m);
     else for (const k of kinds) k.control(m);
-  }, postedControl(bells, msg.thread));
+  });
 
   // A replacement tells the supervisor when it started and when its devices were restored,
   // then when its first pass moved anything (a frame, a packet, a register access): the pause.

@@ -20,7 +20,7 @@
 
 import { settleChecksum } from "../../devices/net/checksum.ts";
 import { ControlGate } from "../wire/control_gate.ts";
-import { postedControl, ringSelf, setThreadState, ThreadState } from "../wire/doorbell.ts";
+import { ringSelf, setThreadState, ThreadState } from "../wire/doorbell.ts";
 import { hostWait, loopCounters, runLoop } from "../wire/loop.ts";
 import type { SwitchStart } from "../wire/messages.ts";
 import { controlApplied, onControl, post, runWorker } from "../wire/worker_scope.ts";
@@ -131,7 +131,7 @@ async function start(msg: SwitchStart): Promise<void> {
       const info = { agingMs: bridge.agingMs, macs: bridge.macTable(performance.now()) };
       post({ type: "inspect-result", id: m.id, info });
     }
-  }, postedControl(bells, msg.thread));
+  });
 
   const loop = loopCounters();
   const publish = () => {

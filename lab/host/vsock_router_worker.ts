@@ -38,7 +38,7 @@ import {
   VsockOp,
 } from "../../devices/vsock/mod.ts";
 import { ControlGate } from "../wire/control_gate.ts";
-import { postedControl, setThreadState, ThreadState } from "../wire/doorbell.ts";
+import { setThreadState, ThreadState } from "../wire/doorbell.ts";
 import { hostWait, loopCounters, runLoop } from "../wire/loop.ts";
 import type { SwitchStart } from "../wire/messages.ts";
 import { controlApplied, onControl, post, runWorker } from "../wire/worker_scope.ts";
@@ -180,7 +180,7 @@ async function start(msg: SwitchStart): Promise<void> {
       const problem = portImpairmentProblem(msg.name, port?.link ?? `ring ${m.ring}`, m.impair);
       if (problem !== null) throw new RangeError(problem);
     }
-  }, postedControl(bells, msg.thread));
+  });
 
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
   post({ type: "ready" });

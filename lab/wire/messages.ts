@@ -41,6 +41,12 @@ export interface VmStart {
   seed: number;
   /** This worker's thread. */
   thread: number;
+  /**
+   * The thread's `CONTROL` doorbell word when this message was posted (`WorkerSet.spawn` sets
+   * it): control messages numbered up to it went to a predecessor on the thread, every later one
+   * comes to this worker, after this message (`worker_scope.ts`).
+   */
+  controlSeq?: number;
   /** The VM's guest thread. */
   guestThread: number;
   /** The VM's device thread. */
@@ -108,6 +114,8 @@ export interface SwitchStart {
   name: string;
   /** This worker's thread. */
   thread: number;
+  /** The thread's `CONTROL` word when this message was posted (see {@linkcode VmStart.controlSeq}). */
+  controlSeq?: number;
   /** Lab doorbells. */
   doorbells: SharedArrayBuffer;
   /** MAC-table bound. */

@@ -7,7 +7,7 @@
  */
 
 import type { FromWorker, ToWorker, WorkerPreload } from "./messages.ts";
-import { StopMode, stopMode } from "./doorbell.ts";
+import { postedControl, StopMode, stopMode } from "./doorbell.ts";
 
 /** The parts of a worker's global scope the entries use. */
 interface WorkerScope {
@@ -32,13 +32,28 @@ export function exitWorker(message: string): void {
   scope.close();
 }
 
-/** The last numbered control message this worker has read (see `DoorbellWord.CONTROL`). */
+/**
+ * The last numbered control message this worker has handled (see `DoorbellWord.CONTROL`): the
+ * start message's `controlSeq` at first (messages numbered up to it were posted to a predecessor
+ * on this thread), then the `seq` of each control message handled.
+ */
 let appliedControl = 0;
+
+/**
+ * Messages that came after the start message and before the entry registered its handler
+ * ({@linkcode onControl}), in their order; null once they have been handed to it. The start runs
+ * for a while before it registers (it loads its device kinds, restores its devices, brings up its
+ * stack), and what is posted meanwhile counts: a link change, an impairment or the partitions, the
+ * state a supervisor sends a replacement (their numbers have moved the `CONTROL` word already, and
+ * the worker's control gate waits for them), an exec whose caller waits for its answer.
+ */
+let early: ToWorker[] | null = [];
+let handler: ((m: ToWorker) => void) | null = null;
 
 /**
  * The number of the last control message this worker has handled: what its control gate
  * (`control_gate.ts`) compares the doorbell's `CONTROL` word with.
- * Starts at what was posted before the worker started ({@linkcode onControl}'s `posted`).
+ * Starts at the start message's `controlSeq`, the word when the worker was started.
  */
 export function controlApplied(): number {
   return appliedControl;
@@ -47,21 +62,37 @@ export function controlApplied(): number {
 /**
  * Handle the supervisor's messages after start (exec, link, inspect). A handler that throws
  * costs that message, not the worker: the error is reported as an event and the worker runs on.
- * `posted` is the doorbell's `CONTROL` word at start: messages numbered up to it were for a
- * predecessor (a replaced device worker gets its state with its start message).
+ * Messages that came before this call (after the start message) are handed to it first, in
+ * their order, in a microtask: before the worker's loop takes its first frame (a control message
+ * among them is pending in its control gate until then), and after what the entry does
+ * synchronously after this call (its `ready`).
  */
-export function onControl(handler: (m: ToWorker) => void, posted = 0): void {
-  appliedControl = posted;
+export function onControl(h: (m: ToWorker) => void): void {
+  handler = h;
   scope.onmessage = (e: MessageEvent<ToWorker>) => {
-    try {
-      handler(e.data);
-    } catch (error) {
-      post({ type: "event", kind: "worker-error", detail: { message: messageOf(error) } });
-    } finally {
-      const seq = (e.data as { seq?: unknown }).seq;
-      if (typeof seq === "number" && seq > appliedControl) appliedControl = seq;
-    }
+    if (early !== null) early.push(e.data); // behind what came first
+    else deliver(e.data);
   };
+  queueMicrotask(() => {
+    const queued = early ?? [];
+    // Bounded: what came before the handler, and what came in until this task (none: a message
+    // is a task of its own, and a microtask runs before the next task).
+    for (let i = 0; i < queued.length; i++) deliver(queued[i]);
+    early = null;
+  });
+}
+
+/** Hand one message to the entry's handler; count its number as handled either way. */
+function deliver(m: ToWorker): void {
+  try {
+    handler!(m);
+  } catch (error) {
+    post({ type: "event", kind: "worker-error", detail: { message: messageOf(error) } });
+  } finally {
+    const seq = (m as { seq?: unknown }).seq;
+    // Numbers wrap at 2³¹ (`nextControl`): compared as a difference.
+    if (typeof seq === "number" && ((seq - appliedControl) | 0) > 0) appliedControl = seq;
+  }
 }
 
 function messageOf(error: unknown): string {
@@ -86,6 +117,9 @@ function containUnhandledRejections(): void {
  * ends the worker without the teardown a close costs), post `failed` when it throws (with the
  * error's `hint` when it has one, as a guest slice's `GuestStartError`). A `preload` message before it goes to `preload` (a warm standby loading the
  * device kinds it will need); a failed preload is left for `start` to meet again and report.
+ * Messages after the start message wait for the handler `start` registers ({@linkcode onControl}).
+ * The start message's `controlSeq` (the thread's `CONTROL` word when it was posted; absent: the
+ * word now) is the number of the last control message this worker counts as handled before any.
  *
  * @example
  * ```ts ignore
@@ -94,21 +128,30 @@ function containUnhandledRejections(): void {
  * ```
  */
 export function runWorker<
-  S extends { type: "start"; doorbells: SharedArrayBuffer; thread: number },
+  S extends { type: "start"; doorbells: SharedArrayBuffer; thread: number; controlSeq?: number },
 >(
   start: (msg: S) => Promise<void>,
   preload?: (msg: WorkerPreload) => Promise<unknown>,
 ): void {
   let started = false;
   containUnhandledRejections();
-  scope.onmessage = (e: MessageEvent<S | WorkerPreload>) => {
-    if (e.data.type === "preload" && !started) {
-      preload?.(e.data).catch(() => {});
+  scope.onmessage = (e: MessageEvent<S | WorkerPreload | ToWorker>) => {
+    const m = e.data;
+    if (m.type === "preload") {
+      if (!started) preload?.(m).catch(() => {});
       return;
     }
-    if (e.data.type !== "start" || started) return;
+    if (m.type !== "start") {
+      // Before the handler: kept for it (before the start message nothing is posted).
+      if (started) early?.push(m);
+      return;
+    }
+    if (started) return;
     started = true;
-    const msg = e.data;
+    const msg = m as S;
+    appliedControl = typeof msg.controlSeq === "number"
+      ? msg.controlSeq
+      : postedControl(new Int32Array(msg.doorbells), msg.thread);
     start(msg).then(() => {
       if (stopMode(new Int32Array(msg.doorbells), msg.thread) !== StopMode.EXIT) scope.close();
     }, (error) => {
