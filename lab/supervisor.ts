@@ -340,6 +340,9 @@ export class DeviceSupervisor {
       seed: restartSeed(r.seed, epoch),
     }));
     const spawned = this.#lab.spawn(vm, { ...start, rings, epoch, restore: true });
+    // Now, numbered after its start message: its first pass takes no frame before it has read
+    // them (a partition in force would otherwise let through what its guest queued meanwhile).
+    this.#resend(vm);
     // Terminated after the successor is on its way: it is fenced, and terminating takes time.
     if (old && (!this.keepReplaced || cause === "exit")) old.terminate();
     const pending: PendingRestart = {
@@ -368,7 +371,6 @@ export class DeviceSupervisor {
         downMs: round1(pending.readyAt - detectedAt),
       });
       this.#watchdog?.watch(v.deviceThread);
-      this.#resend(vm);
       ringDoorbell(bells, v.deviceThread);
       // Logged at the replacement's first work, or after RESUME_WAIT_MS (an idle VM).
       pending.timer = setTimeout(() => this.#restarted(vm, null), RESUME_WAIT_MS);
@@ -420,10 +422,11 @@ export class DeviceSupervisor {
         impair: this.#lab.ringImpairment(r.index),
         seed: restartSeed(r.seed, epoch),
       }));
-      await this.#lab.spawn(vm, { ...start, rings, epoch, restore: false, reboot: true });
+      const spawned = this.#lab.spawn(vm, { ...start, rings, epoch, restore: false, reboot: true });
+      this.#resend(vm); // before its first pass, as a replacement's
+      await spawned;
       if (this.#lab.stopped()) return;
       this.#watchdog?.watch(v.deviceThread);
-      this.#resend(vm);
       ringDoorbell(bells, v.deviceThread);
     } finally {
       this.#restarting.delete(vm);
@@ -457,7 +460,14 @@ export class DeviceSupervisor {
     });
   }
 
-  /** What a replaced device worker knew only in memory: links that are down, partitions. */
+  /**
+   * What a replaced device worker knew only in memory: links that are down, partitions. Posted
+   * right after its successor's start message (`spawn` registers it at once): numbered control
+   * messages that wait in the successor for its handler, and that its control gate makes its
+   * first loop pass read before it takes a frame. Posted once it was ready instead, they left
+   * that pass, and the frames the guest had queued during the restart, to the power-on state (no
+   * partition, every link up).
+   */
   #resend(vm: string): void {
     const { plan } = this.#lab;
     const v = plan.vms.find((x) => x.name === vm)!;

@@ -15,6 +15,8 @@ import { LAB_TEST, waitForValue, within } from "./testing.ts";
 import { topologyFromObject } from "./topology/mod.ts";
 import { parseImpairment } from "./topology/impairment.ts";
 import { deviceControl } from "./wire/control.ts";
+import { EventLog } from "./events.ts";
+import type { VmStart } from "./wire/messages.ts";
 
 const PAIR = {
   name: "crash-test",
@@ -204,6 +206,61 @@ Deno.test({
   },
 });
 
+Deno.test({
+  ...LAB_TEST,
+  name:
+    "a partition in force across a backend crash cuts what a's guest queued during the restart: the successor reads it before its first pass",
+  fn: async () => {
+    const lab = await startPair();
+    const stop = new AbortController();
+    try {
+      const rxB = () =>
+        deviceControl(lab.controlOf(1), lab.plan.vms[1].control.devices[0])
+          .deviceCounters[NetCounter.rxFrames];
+      const flooding = (await lab.spawn("a", [
+        "udp-flood",
+        "10.0.0.2",
+        "-s",
+        "64",
+        "-n",
+        "100000",
+        "-r",
+        "4000",
+      ], stop.signal)).result;
+      await waitForValue("the flood to reach b", () => rxB() > 100 ? true : null);
+      assert.ok(lab.links.partition(["a"], ["b"], true).ok);
+      // What was in the rings when it returned may still arrive: wait until nothing does.
+      let last = rxB();
+      await waitForValue("b to hear no more of a", async () => {
+        await new Promise((r) => setTimeout(r, 100));
+        const now = rxB();
+        const quiet = now === last;
+        last = now;
+        return quiet ? true : null;
+      });
+      const cut = rxB();
+      const f = await lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" });
+      assert.ok(f.ok, JSON.stringify(f));
+      await waitForValue("backend-ready", () => count(lab, "backend-ready") > 0 ? true : null);
+      // The guest queued frames during the restart, and goes on: the successor takes them.
+      const sent = txFrames(lab, 0);
+      await waitForValue("a's successor to take frames", () => {
+        const stats = lab.workerStats().find((w) => w.kind === "device" && w.owner === "a");
+        return (stats?.stats.eth0_partition_dropped ?? 0) > 0 || txFrames(lab, 0) > sent + 50
+          ? true
+          : null;
+      });
+      await new Promise((r) => setTimeout(r, 100)); // what it forwarded reaches b
+      assert.equal(rxB() - cut, 0, "frames from a crossed the partition after the restart");
+      stop.abort();
+      await within(10_000, "the flood's end", flooding);
+    } finally {
+      stop.abort();
+      await lab.stop();
+    }
+  },
+});
+
 Deno.test("the heartbeat watchdog rings a quiet worker and reports it hung only after the limit", () => {
   const bells = createDoorbells(2);
   const hung: number[] = [];
@@ -282,6 +339,65 @@ Deno.test({
       await lab.stop();
     }
   },
+});
+
+/**
+ * A lab around a supervisor that records what it spawns and posts; each spawn resolves (the
+ * worker is ready) when the test says so. a's link is down and a partition is in force.
+ */
+function recordingLab(): { parts: SupervisedLab; log: string[]; ready: () => void } {
+  const t = topologyFromObject(PAIR);
+  if (!t.ok) throw new Error(JSON.stringify(t.error));
+  const plan = planLab(t.value);
+  const log: string[] = [];
+  const waiting: (() => void)[] = [];
+  const parts: SupervisedLab = {
+    plan,
+    events: new EventLog(null),
+    bells: createDoorbells(plan.threads.length),
+    controls: plan.vms.map((vm) => new SharedArrayBuffer(vm.controlBytes)),
+    stopped: () => false,
+    spawn: (vm, start) => {
+      log.push(`spawn ${vm}${start.restore ? " restore" : ""}`);
+      return new Promise<void>((resolve) => waiting.push(resolve));
+    },
+    take: () => undefined,
+    post: (vm, m) => log.push(`post ${vm} ${m.type}${m.type === "link" ? ` up=${m.up}` : ""}`),
+    linkUp: () => false,
+    cuts: () => [["02:00:00:00:00:01", "02:00:00:00:00:02"]],
+    vsockCuts: () => [],
+    ringImpairment: () => {
+      throw new Error("the start messages here have no rings");
+    },
+  };
+  return { parts, log, ready: () => waiting.shift()?.() };
+}
+
+Deno.test("a replaced device worker is sent the links down and the partitions right after its start message, before it is ready", async () => {
+  const { parts, log, ready } = recordingLab();
+  const sup = new DeviceSupervisor(parts);
+  const start = { type: "start", vm: "a", rings: [] } as unknown as VmStart;
+  sup.setStart("a", start);
+  try {
+    // A backend crash: numbered right after the start message, they wait in the successor and
+    // its first pass reads them before it takes a frame (sent once it was ready, they came after
+    // that pass, which forwarded what the guest queued meanwhile under no partition).
+    sup.replace("a", "exit", "backend crash injected (exit)");
+    assert.deepEqual(log, ["spawn a restore", "post a link up=false", "post a partitions"]);
+    ready();
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(log.length, 3, `sent again once ready: ${log.slice(3)}`);
+    // A vm-crash's power cycle: the same.
+    log.length = 0;
+    const cycled = sup.powerCycle("a", () => Promise.resolve());
+    for (let i = 0; i < 100 && log.length === 0; i++) await null;
+    assert.deepEqual(log, ["spawn a", "post a link up=false", "post a partitions"]);
+    ready();
+    await cycled;
+    assert.equal(log.length, 3, `sent again once ready: ${log.slice(3)}`);
+  } finally {
+    sup.stop();
+  }
 });
 
 Deno.test("a VM is resetting from device-needs-reset until its queues are live, not its first frame", () => {

@@ -375,6 +375,9 @@ export class NetDevice implements VirtioDeviceModel {
       }
       this.pendingTx = null;
       if (chain === null && this.restoredTxAt < this.restoredTx.length) {
+        // No `held` here: these were published before this worker started, so what they must meet
+        // was posted before it too, and came with its start (a lab worker's first pass reads it
+        // before any frame); a later change may go either way for them, as for any frame in a ring.
         chain = this.restoredTx[this.restoredTxAt++];
       }
       if (chain === null) {
