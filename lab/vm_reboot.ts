@@ -453,9 +453,11 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
     }
     host.phase?.("guest-start");
     Atomics.store(parts.bells, v.guestThread * DOORBELL_STRIDE + DoorbellWord.STOP, 0);
-    await host.bootGuest(vm);
-    if (host.stopped()) return;
-    // What the dead guest knew only in memory: a vhost-pci link set down, the partitions.
+    const booted = host.bootGuest(vm);
+    // What the dead guest knew only in memory: a vhost-pci link set down, the partitions. Posted
+    // as soon as the new guest is spawned, not once it is up: numbered, they wait in it and are
+    // read before its first pass takes a frame of a's (`worker_scope.ts`), as a backend restart's
+    // successor gets its links and partitions (`supervisor.ts`).
     const g = workers.find(vm, "guest");
     for (const l of served) {
       if (g && !host.linkUp(l.name)) {
@@ -466,6 +468,7 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
     if (g && served.length > 0 && cuts.length > 0) {
       workers.postControl(g, { type: "partitions", cuts });
     }
+    await booted;
   };
   // Out of `rebooting` before the last event: whoever hears it finds the VM running.
   return reboot().then(() => {

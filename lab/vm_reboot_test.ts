@@ -6,6 +6,8 @@ import { Viommu } from "../devices/iommu/viommu.ts";
 import { iommuCapacity } from "./kinds/mod.ts";
 import { parseTopology } from "./topology/load.ts";
 import {
+  crashAndReboot,
+  type CrashHost,
   dropDeadPeer,
   dropQueuedAccesses,
   dropServedLinks,
@@ -17,6 +19,8 @@ import {
 } from "./vm_reboot.ts";
 import { deviceControl, MailboxWord } from "./wire/control.ts";
 import { EventLog } from "./events.ts";
+import type { WorkerHandle, WorkerSet } from "./workers.ts";
+import type { ToWorker } from "./wire/messages.ts";
 import { createDoorbells, DoorbellWord, readDoorbellWord } from "./wire/doorbell.ts";
 
 function parts(): RebootParts {
@@ -163,4 +167,44 @@ Deno.test("dropServedLinks: a crash says link-down of every link b served; a fai
     ["link-down", "b", 4],
   ]);
   assert.equal(regs[RegFileWord.VHOST_PEER], 0);
+});
+
+Deno.test("a rebooted b gets its vhost-pci link's down state and the partitions as soon as it is spawned, before it is up", async () => {
+  const p = parts();
+  const link = p.plan.vhostPciLinks![0];
+  const order: string[] = [];
+  const guest = { owner: "b", kind: "guest" } as WorkerHandle;
+  const workers = {
+    take: () => undefined,
+    find: (owner: string, kind: string) => owner === "b" && kind === "guest" ? guest : undefined,
+    postControl: (_w: WorkerHandle, m: ToWorker) => order.push(`post ${m.type}`),
+    answerPending: () => {},
+  } as unknown as WorkerSet;
+  let up!: () => void;
+  const host: CrashHost = {
+    parts: p,
+    workers,
+    events: new EventLog(null),
+    rebooting: new Map(),
+    iommuOf: () => null,
+    powerCycle: (_vm, between) => between(),
+    bootMs: 0,
+    wait: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    bootGuest: () => {
+      order.push("spawned");
+      return new Promise<void>((resolve) => up = () => (order.push("up"), resolve()));
+    },
+    stopped: () => false,
+    linkUp: (name) => name !== link.name,
+    carrier: () => {},
+    cuts: () => [["02:00:00:00:00:01", "02:00:00:00:00:02"]],
+  };
+  const done = crashAndReboot("b", host);
+  while (!order.includes("spawned")) await new Promise((resolve) => setTimeout(resolve, 5));
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  up();
+  await done;
+  // Numbered, they wait in the new guest and are read before its first pass takes a frame; posted
+  // once it was up, its first passes served a's queues with the link up and no cut.
+  assert.deepEqual(order, ["spawned", "post link", "post partitions", "up"]);
 });
