@@ -9,12 +9,17 @@
  * 1 s) until it binds. Meanwhile new clients are refused (the socket file is gone); the
  * connections already open are still served, and the lab runs on.
  *
+ * The socket is put at its path by `bindOwnerOnly` (`host/unix_socket.ts`): owner-only from the
+ * moment another user could reach it, and removed at the end only if it is still this one's.
+ *
  * @module
  */
 
+import { bindOwnerOnly, type OwnSocket } from "./host/unix_socket.ts";
+
 /** Options of {@linkcode serveResilient}. */
 export interface ResilientServeOptions {
-  /** Socket path (a stale file there is removed before each start). */
+  /** Socket path (a stale file there is replaced at each start). */
   path: string;
   /** Answers a request that threw. */
   onError: (error: unknown) => Response;
@@ -51,30 +56,25 @@ export function serveResilient(
   options: ResilientServeOptions,
 ): ResilientServer {
   const servers: Deno.HttpServer[] = [];
+  const files: OwnSocket[] = [];
   let closing = false;
   let backoff = BACKOFF_MIN_MS;
   let timer: ReturnType<typeof setTimeout> | undefined;
 
   const listen = (): void => {
-    try {
-      Deno.removeSync(options.path);
-    } catch {
-      // No stale socket.
-    }
-    const server = Deno.serve(
-      { path: options.path, onListen() {}, onError: options.onError },
-      handler,
+    // Owner-only from the moment it can be reached, put over a stale file in one step (bound at
+    // the path and then made 0600, it took the umask's mode, 0755, for a moment).
+    const { bound: server, file } = bindOwnerOnly(
+      options.path,
+      (at) => Deno.serve({ path: at, onListen() {}, onError: options.onError }, handler),
+      (s) => void s.shutdown().catch(() => {}),
     );
     servers.push(server);
-    try {
-      Deno.chmodSync(options.path, 0o600);
-    } catch (e) {
-      // Never serve on a socket others may reach: close it and let the caller (or retry) decide.
-      void server.shutdown().catch(() => {});
-      throw e;
-    }
+    files.push(file);
     server.finished.then(() => {}, (error) => {
       if (closing) return;
+      // No listener behind it any more: its file goes, as when it was bound at the path itself.
+      file.remove();
       options.onTrouble("control-socket-failed", messageOf(error));
       retry();
     });
@@ -101,6 +101,7 @@ export function serveResilient(
       closing = true;
       clearTimeout(timer);
       await Promise.all(servers.map((s) => s.shutdown().catch(() => {})));
+      for (const f of files) f.remove();
     },
   };
 }

@@ -56,7 +56,7 @@ import { l2Switches, unknownSwitchProblem } from "./switch_macs.ts";
 
 /** Options of {@linkcode serveControl}. */
 export interface ControlServerOptions {
-  /** Socket path (a stale file there is removed first). */
+  /** Socket path (a stale file there is replaced). */
   path: string;
   /** Called when a client asks the lab to stop (`POST /down`). */
   onDown: () => void;

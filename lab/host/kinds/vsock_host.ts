@@ -36,6 +36,7 @@ import {
   VsockShutdown,
   VsockSockets,
 } from "../../../devices/vsock/mod.ts";
+import { listenOwnerOnly, type OwnSocket } from "../unix_socket.ts";
 
 /** Longest `CONNECT <port>\n` line read (Firecracker's muxer reads at most 32 bytes). */
 export const MAX_CONNECT_LINE = 32;
@@ -112,14 +113,14 @@ export class HostVsock {
   private readonly o: HostVsockOptions;
   private listener: Deno.UnixListener | null = null;
   /** The socket file this listener put at `path` (`close` removes only that one). */
-  readonly #file: FileId;
+  readonly #file: OwnSocket;
   private readonly clients = new Set<Deno.UnixConn>();
   private closed = false;
   #refused = 0;
 
   /**
-   * Listen on `path`, put there in one step over whatever is there (a stale socket file, or the
-   * one of the worker this one replaces: see {@linkcode listenAt}).
+   * Listen on `path`, owner-only, put there in one step over whatever is there (a stale socket
+   * file, or the one of the worker this one replaces): see `listenOwnerOnly` (`unix_socket.ts`).
    */
   constructor(o: HostVsockOptions) {
     this.o = o;
@@ -130,7 +131,7 @@ export class HostVsock {
       counters: o.counters,
       maxConnections: o.maxConnections,
     });
-    const { listener, file } = listenAt(o.path);
+    const { listener, file } = listenOwnerOnly(o.path);
     this.listener = listener;
     this.#file = file;
     void this.acceptLoop(this.listener);
@@ -179,11 +180,7 @@ export class HostVsock {
     this.listener = null;
     for (const c of this.clients) closeQuietly(c);
     this.clients.clear();
-    try {
-      if (sameFile(Deno.lstatSync(this.o.path), this.#file)) Deno.removeSync(this.o.path);
-    } catch {
-      // Gone already.
-    }
+    this.#file.remove();
   }
 
   private async acceptLoop(listener: Deno.UnixListener): Promise<void> {
@@ -354,55 +351,6 @@ export class HostVsock {
     }
     closeQuietly(unix);
     await up;
-  }
-}
-
-/** A file's identity: its device and inode. */
-interface FileId {
-  dev: number;
-  ino: number | null;
-}
-
-function sameFile(info: Deno.FileInfo, file: FileId): boolean {
-  return info.dev === file.dev && info.ino !== null && info.ino === file.ino;
-}
-
-/** Tries at a free temporary name in {@linkcode listenAt} (a name taken is a random clash). */
-const BIND_TRIES = 8;
-
-/**
- * Listen on a Unix socket at `path`, put there in one step: bound under a temporary name in the
- * same folder (`.vs-` and six random characters: no longer than `vsock.sock`, whose path length
- * the lab checks), made owner-only, then renamed onto `path`, which replaces a file there at once.
- *
- * Why: Deno unlinks a Unix listener's path when the listener closes, also when its worker ends,
- * whatever file is at that path by then. Bound at `path` itself, the listener of a device worker
- * that ended after its successor listened (a backend restart starts the successor, spawned ahead,
- * before the old worker's end; a reboot's old worker ends while its successor starts) removed
- * the successor's file, and host clients got ENOENT until the lab stopped. Bound under a name of
- * its own, a listener's close unlinks only that name, gone since the rename; and `path` is never
- * missing while a successor takes over (a client connects to the old listener or the new one).
- */
-function listenAt(path: string): { listener: Deno.UnixListener; file: FileId } {
-  const dir = path.slice(0, path.lastIndexOf("/") + 1);
-  for (let i = 0;; i++) {
-    const temp = `${dir}.vs-${Math.random().toString(36).slice(2, 8).padEnd(6, "0")}`;
-    let listener: Deno.UnixListener;
-    try {
-      listener = Deno.listen({ transport: "unix", path: temp });
-    } catch (e) {
-      if (e instanceof Deno.errors.AddrInUse && i < BIND_TRIES) continue;
-      throw e;
-    }
-    try {
-      Deno.chmodSync(temp, 0o600);
-      const info = Deno.lstatSync(temp);
-      Deno.renameSync(temp, path);
-      return { listener, file: { dev: info.dev, ino: info.ino } };
-    } catch (e) {
-      listener.close(); // unlinks `temp`
-      throw e;
-    }
   }
 }
 

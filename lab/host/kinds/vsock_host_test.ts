@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { HostVsock, MAX_CONNECT_LINE, parseConnectLine } from "./vsock_host.ts";
+import { watchSocketModes } from "../unix_socket_testing.ts";
 
 Deno.test("a CONNECT line is two words, `connect` in any case and a u32 (Firecracker's muxer)", () => {
   assert.equal(parseConnectLine("CONNECT 52"), 52);
@@ -91,6 +92,35 @@ Deno.test("a host end that closes after its successor listens leaves the success
   } finally {
     old.close();
     next?.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a host end's socket is never reachable by another user while it is put at vsock.sock", async () => {
+  // Bound under a temporary name beside vsock.sock and then made 0600, it took the umask's mode
+  // for a moment (0777 under umask 0), in a folder other users may search.
+  const dir = Deno.makeTempDirSync();
+  Deno.chmodSync(dir, 0o755);
+  const path = `${dir}/vsock.sock`;
+  const options = {
+    path,
+    guestCid: 3,
+    deliver: () => true,
+    wake: () => {},
+    now: () => performance.now(),
+  };
+  const hosts: HostVsock[] = [];
+  try {
+    // The first end, then its successor over it (a backend restart).
+    const { exposures } = await watchSocketModes([path], () => {
+      hosts.push(new HostVsock(options));
+      hosts.push(new HostVsock(options));
+    });
+    assert.deepEqual(exposures, []);
+    assert.equal(Deno.lstatSync(path).mode! & 0o777, 0o600);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["vsock.sock"]);
+  } finally {
+    for (const h of hosts) h.close();
     Deno.removeSync(dir, { recursive: true });
   }
 });
