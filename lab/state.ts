@@ -1,8 +1,10 @@
 /**
  * Where running labs live on disk: one folder per lab under the state root, holding
  * `vlab.lock` (the marker, written first), `lab.json` (who runs it: name, pid, socket, topology,
- * event log) and `control.sock` (the control socket, mode 0600). The event log is not in the
- * folder: it lives in `<root>/logs/` (see `logs.ts`) and outlives the lab.
+ * event log), `control.sock` (the control socket, mode 0600) and a folder per VM with vsock
+ * (`<vm>/vsock.sock`). A socket is bound in a temporary folder beside its path (`.vsXXXXX`) and
+ * renamed there (`host/unix_socket.ts`): one that a kill left in between is vlab's too. The event
+ * log is not in the folder: it lives in `<root>/logs/` (see `logs.ts`) and outlives the lab.
  *
  * Two rules hold here, and the module is built around them:
  *
@@ -33,6 +35,7 @@ import { LabError } from "./errors.ts";
 import { envFolder } from "./env_knobs.ts";
 import { quote } from "../devices/base/quote.ts";
 import { ioReason } from "../devices/base/io_reason.ts";
+import { removeLeftover } from "./host/unix_socket.ts";
 
 /** What `lab.json` holds. */
 export interface LabRecord {
@@ -350,15 +353,15 @@ export function removeStaleLab(name: string): FoundLab | null {
 /** Remove the files vlab writes in a lab folder; returns the names of the others (sorted). */
 function removeOwnFiles(dir: string): string[] {
   for (const f of OWN_FILES) tryRemove(`${dir}/${f}`);
-  try {
-    // A VM's folder holding only its host vsock socket (`<vm>/vsock.sock`) is vlab's too.
-    for (const e of Deno.readDirSync(dir)) {
-      if (!e.isDirectory) continue;
-      tryRemove(`${dir}/${e.name}/${VSOCK_SOCKET}`);
-      if (isEmptyDir(`${dir}/${e.name}`)) tryRemove(`${dir}/${e.name}`);
-    }
-  } catch {
-    // Gone already.
+  // A VM's folder holding only its host vsock socket (`<vm>/vsock.sock`) is vlab's too. So is
+  // the temporary folder of a socket being put at its path (`.vsXXXXX`, beside `control.sock` or
+  // a `vsock.sock`) that a kill between two steps left: `removeLeftover` proves it is one.
+  for (const e of entriesOf(dir)) {
+    if (!e.isDirectory || removeLeftover(`${dir}/${e.name}`)) continue;
+    const vm = `${dir}/${e.name}`;
+    tryRemove(`${vm}/${VSOCK_SOCKET}`);
+    for (const f of entriesOf(vm)) removeLeftover(`${vm}/${f.name}`);
+    if (isEmptyDir(vm)) tryRemove(vm);
   }
   const others: string[] = [];
   try {
@@ -425,6 +428,15 @@ function onlyEntry(path: string, name: string): boolean {
     return names.length === 1 && names[0] === name;
   } catch {
     return false;
+  }
+}
+
+/** The entries of folder `path`, read at once (none if it cannot be read). */
+function entriesOf(path: string): Deno.DirEntry[] {
+  try {
+    return [...Deno.readDirSync(path)];
+  } catch {
+    return [];
   }
 }
 

@@ -401,6 +401,46 @@ Deno.test("a stale lab loses only the files vlab wrote; a file of the user's kee
   });
 });
 
+Deno.test("a socket's temporary folder left by a kill between bind and rename is vlab's, and cleaned", async () => {
+  await withStateDir(async (root) => {
+    const p = await deadLab("pair");
+    Deno.mkdirSync(`${p.dir}/a`);
+    // A lab killed (SIGKILL) while it put a socket at each path: the control socket's and a's
+    // vsock.sock's temporary folders are left, each holding its bound socket.
+    const unixSocket = new URL("./host/unix_socket.ts", import.meta.url).href;
+    const code = `
+      const { bindOwnerOnly } = await import(${JSON.stringify(unixSocket)});
+      const listen = (at) => Deno.listen({ transport: "unix", path: at });
+      bindOwnerOnly(${JSON.stringify(`${p.dir}/a/vsock.sock`)}, (at) => {
+        const l = listen(at);
+        bindOwnerOnly(${JSON.stringify(p.socket)}, (at) => {
+          listen(at);
+          Deno.kill(Deno.pid, "SIGKILL");
+        }, () => {});
+        return l;
+      }, () => {});
+    `;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", code],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.signal, "SIGKILL", new TextDecoder().decode(out.stderr));
+    const left = (dir: string) =>
+      [...Deno.readDirSync(dir)].filter((e) => e.name.startsWith(".vs"));
+    assert.equal(left(p.dir).length, 1);
+    assert.equal(left(`${p.dir}/a`).length, 1);
+    // Was: kept, as files vlab did not write (".vsXXXXX/s", "a/.vsXXXXX/s"), and the lab's
+    // next start refused.
+    assert.deepEqual(await findLabs({ clean: true }), [{
+      status: "stale",
+      name: "pair",
+      reason: "its process 0 is gone",
+    }]);
+    assert.equal(pathExists(`${root}/pair`), false);
+  });
+});
+
 Deno.test("a start-up killed before lab.json is stale at once and does not block the next start", async () => {
   await withStateDir(async (root) => {
     await deadLab("pair", { record: false });
