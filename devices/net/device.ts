@@ -78,7 +78,8 @@ export interface FrameSink {
    * Whether chains the driver made available from now on must wait (optional). `transmit` asks
    * right after a pop that read the driver's index afresh (`DeviceQueue.observed`), once per such
    * load; true keeps that chain unsent (the rest stay in the ring) for the next `transmit`, which
-   * asks again before it sends it. A lab worker answers with its control gate: a control message
+   * asks again before it sends it (a chain that pop refused is dropped as ever, and the rest
+   * stay). A lab worker answers with its control gate: a control message
    * posted and not yet read (`lab/wire/control_gate.ts`).
    */
   held?(): boolean;
@@ -393,6 +394,9 @@ export class NetDevice implements VirtioDeviceModel {
           this.txMalformedPending++;
           this.completeTx(q, e.chain);
           out.dropped++;
+          // Its pop's load may have revealed chains after it, which the next pops take from the
+          // shadow index without a load of their own: asked here, or they went unasked.
+          if (q.observed && sink.held !== undefined && sink.held()) break;
           continue;
         }
         if (r.value === null) break;

@@ -74,8 +74,8 @@ export interface VsockBackend {
   /**
    * Whether chains the driver made available from now on must wait (optional): `transmit` asks
    * right after a pop that read the driver's index afresh (`DeviceQueue.observed`); true keeps
-   * that chain, not yet judged, for the next `transmit`, which asks again before it takes it. A
-   * lab worker answers with its control gate (`lab/wire/control_gate.ts`).
+   * that chain, not yet judged, for the next `transmit`, which asks again before it takes it (a
+   * chain that pop refused is dropped as ever, and the rest stay). A lab worker answers with its control gate (`lab/wire/control_gate.ts`).
    */
   held?(): boolean;
 }
@@ -360,6 +360,9 @@ export class VsockDevice implements VirtioDeviceModel {
           c[VsockCounter.malformedLen]++;
           this.complete(e.chain);
           out.dropped++;
+          // Its pop's load may have revealed chains after it, which the next pops take from the
+          // shadow index without a load of their own: asked here, or they went unasked.
+          if (q.observed && this.backend.held !== undefined && this.backend.held()) break;
           continue;
         }
         if (r.value === null) break;

@@ -69,3 +69,60 @@ for (const layout of ["split", "packed"] as const) {
     assert.deepEqual(ports, [1, 2, 3], "then it goes first, in order");
   });
 }
+
+for (const layout of ["split", "packed"] as const) {
+  Deno.test(`a chain revealed with a malformed one while the backend says held waits too [${layout}]`, () => {
+    let held = false;
+    let midPass: (() => void) | null = null;
+    const ports: number[] = [];
+    const r = vsockRig({
+      layout,
+      cid: 3,
+      backend: {
+        held: () => held,
+        send(h: Readonly<VsockHeader>) {
+          ports.push(h.srcPort);
+          const hook = midPass;
+          midPass = null;
+          hook?.();
+          return true;
+        },
+      },
+    });
+    let at = RAW_GPA;
+    const add = (port: number) => {
+      const b = new Uint8Array(VSOCK_HDR_SIZE);
+      encodeHeader(b, 0, {
+        ...emptyHeader(),
+        srcCid: 3,
+        dstCid: 4,
+        srcPort: port,
+        dstPort: 80,
+        type: VsockType.STREAM,
+        op: VsockOp.REQUEST,
+        bufAlloc: 4096,
+      });
+      r.mem.u8.set(b, at);
+      assert.ok(r.tx.driver.add({ readable: [[at, b.length]], writable: [] }, port & 63).ok);
+      at += 64;
+    };
+    add(1);
+    r.tx.driver.publish();
+    // Mid-pass: held, then the guest publishes, in one go, a chain whose buffer is outside guest
+    // memory (a pop error the device completes and goes on from) and a packet. The load that
+    // revealed both was followed by no question to the backend: the packet went under the old
+    // state.
+    midPass = () => {
+      held = true;
+      const bad = r.tx.driver.add({ readable: [[r.mem.size + 4096, 64]], writable: [] }, 60);
+      assert.ok(bad.ok);
+      add(2);
+      r.tx.driver.publish();
+    };
+    r.device.transmit(64);
+    assert.deepEqual(ports, [1], "the packet published after held was not taken");
+    held = false;
+    r.device.transmit(64);
+    assert.deepEqual(ports, [1, 2], "then it goes");
+  });
+}

@@ -78,105 +78,120 @@ function controlChannel(bells: Int32Array) {
   };
 }
 
-for (const layout of ["split", "packed"] as const) {
-  Deno.test(`a partition posted mid-pass cuts the first frame the guest sends after it: a NIC's TX path holds it for the next pass [${layout}]`, async () => {
-    const mem = GuestMemory.create(8 << 20);
-    const features = { eventIdx: true, indirect: false, inOrder: false };
-    const queue = (base: number) => {
-      const r = createQueuePair(mem, {
-        layout,
-        size: 8,
-        descAddr: base,
-        driverAddr: base + 0x1000,
-        deviceAddr: base + 0x2000,
-        features,
+for (
+  const [layout, bad] of [["split", false], ["packed", false], ["split", true], [
+    "packed",
+    true,
+  ]] as const
+) {
+  Deno.test(
+    `a partition posted mid-pass cuts the first frame the guest sends after it: a NIC's TX path holds it for the next pass [${layout}${
+      bad ? ", behind a chain it drops" : ""
+    }]`,
+    async () => {
+      const mem = GuestMemory.create(8 << 20);
+      const features = { eventIdx: true, indirect: false, inOrder: false };
+      const queue = (base: number) => {
+        const r = createQueuePair(mem, {
+          layout,
+          size: 8,
+          descAddr: base,
+          driverAddr: base + 0x1000,
+          deviceAddr: base + 0x2000,
+          features,
+        });
+        if (!r.ok) throw new Error(r.error.kind);
+        return r.value;
+      };
+      const rx = queue(0x1000), tx = queue(0x4000);
+      const device = new NetDevice({
+        memory: mem,
+        mac: Uint8Array.from(A_BYTES),
+        mtu: 1500,
+        queueMaxSize: 256,
+        linkUp: true,
+        ring: { packed: layout === "packed", ...features },
+        mrgRxbuf: false,
+        counters: new Float64Array(NET_COUNTER_COUNT),
       });
-      if (!r.ok) throw new Error(r.error.kind);
-      return r.value;
-    };
-    const rx = queue(0x1000), tx = queue(0x4000);
-    const device = new NetDevice({
-      memory: mem,
-      mac: Uint8Array.from(A_BYTES),
-      mtu: 1500,
-      queueMaxSize: 256,
-      linkUp: true,
-      ring: { packed: layout === "packed", ...features },
-      mrgRxbuf: false,
-      counters: new Float64Array(NET_COUNTER_COUNT),
-    });
-    const negotiated = device.offered;
-    assert.ok(device.activate({ negotiated, queues: [rx.device, tx.device] }).ok);
-    const driver = new NetDriver({
-      mem,
-      alloc: new PageAllocator(0x10000, (8 << 20) - 0x10000),
-      rx: rx.driver,
-      tx: tx.driver,
-      negotiated,
-    });
-    const bells = createDoorbells(3);
-    const control = controlChannel(bells);
-    const partition = new PartitionFilter();
-    const ring = LinkRing.create(16, 2048);
-    const out = new LinkOut(
-      ringSpec(ring),
-      bells,
-      "backpressure",
-      partition,
-      null,
-      true,
-      control.gate,
-    );
-    const peer = LinkRing.attach(ring.buffer);
-    if (!peer.ok) throw new Error("attach");
-    const received = () => {
-      const got: number[] = [];
-      for (let f = peer.value.peek(); f !== null && got.length < 16; f = peer.value.peek()) {
-        got.push(f[14]);
-        peer.value.release();
-      }
-      peer.value.finishConsume();
-      return got;
-    };
-    const send = (seq: number) => {
-      assert.ok(driver.send(frame(seq)));
-      driver.flush();
-    };
-    // The pass is preempted right after it sent frame 1: meanwhile the main thread partitions a
-    // from b, partition() returns, and a's guest sends frame 2.
-    let midPass: (() => void) | null = () => {
-      control.post(() => partition.set([[A, B]]));
-      send(2);
-    };
-    const sink: FrameSink = {
-      held: () => out.held(),
-      reserve: (maxLen) => out.reserve(maxLen),
-      commit: (len, meta) => {
-        out.commit(len, meta);
-        const hook = midPass;
-        midPass = null;
-        hook?.();
-      },
-    };
-    send(1);
-    device.transmit(sink, 64);
-    out.flush();
-    assert.deepEqual(received(), [1], "frame 2 was not forwarded under the old (empty) cuts");
-    assert.equal(out.partitionDropped, 0);
-    // The loop's next pass reads the message first, then takes frame 2 under the new cuts.
-    await control.deliver();
-    device.transmit(sink, 64);
-    out.flush();
-    assert.deepEqual(received(), []);
-    assert.equal(out.partitionDropped, 1, "frame 2 was cut");
-    // Not a stall: what comes next goes on (cut too), and every chain was completed.
-    send(3);
-    device.transmit(sink, 64);
-    out.flush();
-    assert.equal(out.partitionDropped, 2);
-    device.finish();
-    assert.equal(driver.reclaimTx(), 3);
-  });
+      const negotiated = device.offered;
+      assert.ok(device.activate({ negotiated, queues: [rx.device, tx.device] }).ok);
+      const driver = new NetDriver({
+        mem,
+        alloc: new PageAllocator(0x10000, (8 << 20) - 0x10000),
+        rx: rx.driver,
+        tx: tx.driver,
+        negotiated,
+      });
+      const bells = createDoorbells(3);
+      const control = controlChannel(bells);
+      const partition = new PartitionFilter();
+      const ring = LinkRing.create(16, 2048);
+      const out = new LinkOut(
+        ringSpec(ring),
+        bells,
+        "backpressure",
+        partition,
+        null,
+        true,
+        control.gate,
+      );
+      const peer = LinkRing.attach(ring.buffer);
+      if (!peer.ok) throw new Error("attach");
+      const received = () => {
+        const got: number[] = [];
+        for (let f = peer.value.peek(); f !== null && got.length < 16; f = peer.value.peek()) {
+          got.push(f[14]);
+          peer.value.release();
+        }
+        peer.value.finishConsume();
+        return got;
+      };
+      const send = (seq: number) => {
+        assert.ok(driver.send(frame(seq)));
+        driver.flush();
+      };
+      // The pass is preempted right after it sent frame 1: meanwhile the main thread partitions a
+      // from b, partition() returns, and a's guest sends frame 2.
+      let midPass: (() => void) | null = () => {
+        control.post(() => partition.set([[A, B]]));
+        if (bad) {
+          // A chain whose buffer is outside guest memory, published with frame 2: the pop that
+          // loads the index drops it (and goes on), and frame 2 comes from the same load.
+          assert.ok(tx.driver.add({ readable: [[mem.size + 4096, 64]], writable: [] }, 7).ok);
+        }
+        send(2);
+      };
+      const sink: FrameSink = {
+        held: () => out.held(),
+        reserve: (maxLen) => out.reserve(maxLen),
+        commit: (len, meta) => {
+          out.commit(len, meta);
+          const hook = midPass;
+          midPass = null;
+          hook?.();
+        },
+      };
+      send(1);
+      device.transmit(sink, 64);
+      out.flush();
+      assert.deepEqual(received(), [1], "frame 2 was not forwarded under the old (empty) cuts");
+      assert.equal(out.partitionDropped, 0);
+      // The loop's next pass reads the message first, then takes frame 2 under the new cuts.
+      await control.deliver();
+      device.transmit(sink, 64);
+      out.flush();
+      assert.deepEqual(received(), []);
+      assert.equal(out.partitionDropped, 1, "frame 2 was cut");
+      // Not a stall: what comes next goes on (cut too), and every chain was completed.
+      send(3);
+      device.transmit(sink, 64);
+      out.flush();
+      assert.equal(out.partitionDropped, 2);
+      device.finish();
+      if (!bad) assert.equal(driver.reclaimTx(), 3);
+    },
+  );
 }
 
 Deno.test("a link change posted mid-pass acts on the first frame published after it: a link ring's consumer (a switch port, a NIC's RX) takes it only after reading the message", async () => {
