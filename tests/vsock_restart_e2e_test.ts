@@ -24,13 +24,13 @@ async function startPair(stateDir?: string, watchdogMs?: number): Promise<Lab> {
   return await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000, stateDir, watchdogMs });
 }
 
+/** How late `withLateTerminate` makes a worker's end, ms: longer than a reboot takes. */
+const LATE_MS = 600;
+
 /**
  * Run `f` with every worker's `terminate()` taking effect `ms` late, as on a loaded machine: an
  * ended device worker then surely lets go of its listener after its successor listens.
  */
-/** How late `withLateTerminate` makes a worker's end, ms: longer than a reboot takes. */
-const LATE_MS = 600;
-
 async function withLateTerminate<T>(ms: number, f: () => Promise<T>): Promise<T> {
   const Original = globalThis.Worker;
   class Late extends Original {
