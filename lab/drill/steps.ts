@@ -21,6 +21,7 @@ import type { Prng } from "../../devices/base/prng.ts";
 import { parseWorkload, type WorkloadRequest } from "../guest/workloads/args.ts";
 import { vsockPath, workloadTopologyProblems } from "./exec_checks.ts";
 import { drillLinks } from "./link_names.ts";
+import { OLD_GUEST_GRACE_MS } from "../vm_reboot.ts";
 
 /** Longest duration a drill may write (`at`, `for`, `timeout`, …): one hour, in ms. */
 export const DRILL_DURATION_MAX_MS = 3_600_000;
@@ -181,7 +182,8 @@ export interface WorkloadRun {
   stop?: () => void;
   /**
    * True when the drill's own stop (its signal: Ctrl-C, its timeout, a failed step) came while
-   * the workload ran: what it answered is then the part it ran, no whole run.
+   * the workload ran: what it answered is then the part it ran, no whole run. Not set for one
+   * that `stop` had already ended (an endless server at the timeline's end).
    */
   cutByDrill?: boolean;
 }
@@ -355,23 +357,44 @@ export interface Binding {
    */
   takes?: boolean;
   /**
-   * With `takes: false`: how long the VM stays down beyond its shortest reboot, ms (a `vm-crash`'s
-   * `ms`, its guest's boot time); left out, 0.
+   * With `takes: false`: its guest's boot time, ms (a `vm-crash`'s `ms`), which the VM stays down
+   * for at least ({@linkcode vmRebootLeastMs}); left out, 0.
    */
   downMs?: number;
 }
 
 /**
- * The shortest a `vm-crash`'s reboot takes, ms, from the crash to the VM running again: it starts
- * two workers one after the other, a device worker at power-on state (no warm standby: that is
- * for a backend restart) and then the guest, each 20 ms or more before it answers (docs/design.md,
- * "VM crash and reboot"; measured reboots take 70 ms and more). A run due sooner after the crash
- * surely finds the VM rebooting: the runner holds it until the reboot is over, so it never runs at
- * its time. One due later may still find it rebooting (a slow reboot): it is held the same way,
- * and starts late, saying so, never failed for it (it was: "is restarting", 20 to 70 ms after).
- * The drill's timeout must leave it too: the drill waits for the reboot at its end.
+ * How much sooner than asked a timer given a fractional wait may fire, ms: Deno truncates its
+ * delay to whole ms (`setTimeout(f, 19.9)` fires after 19 ms). The runner's wait for a step's due
+ * time is one (a step may start this much before it), and so is a reboot's wait for
+ * {@linkcode OLD_GUEST_GRACE_MS}.
  */
-export const VM_REBOOT_MIN_MS = 40;
+export const TIMER_TRUNCATION_MS = 1;
+
+/**
+ * The shortest a `vm-crash`'s reboot takes, ms, from the crash's due time to the VM running again,
+ * when its guest boots for `bootMs` (its `ms`): a reboot takes its workers spawned ahead, and its
+ * new guest starts once both {@linkcode OLD_GUEST_GRACE_MS} (a fractional wait, up to
+ * {@linkcode TIMER_TRUNCATION_MS} short) and the boot time (whole ms, after the devices' power-on)
+ * have passed since the crash, which itself may run up to {@linkcode TIMER_TRUNCATION_MS} before
+ * its due time. The guest's start (its start message, its drivers' bring-up through the mailbox,
+ * its `ready` back) adds more than nothing, but not a sure whole millisecond on every machine;
+ * reboots under load take 33 to 90 ms (docs/design.md, "Workers spawned ahead"). A run due sooner
+ * after the crash surely finds the VM rebooting: the runner holds it until the reboot is over, so
+ * it never runs at its time. One due later may still find it rebooting (most reboots): it is held
+ * the same way, and starts late, saying so, never failed for it. The drill's timeout must leave
+ * the reboot too: the drill waits for it at its end.
+ *
+ * @example
+ * ```ts
+ * import { vmRebootLeastMs } from "./steps.ts";
+ * vmRebootLeastMs(0); // 18: a step in the VM due sooner after its crash surely waits
+ * vmRebootLeastMs(1500); // 1499
+ * ```
+ */
+export function vmRebootLeastMs(bootMs: number): number {
+  return Math.max(OLD_GUEST_GRACE_MS - TIMER_TRUNCATION_MS, bootMs) - TIMER_TRUNCATION_MS;
+}
 
 /** What a step can do while it runs. */
 export interface StepContext {
@@ -1004,8 +1027,10 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
       stop: () => stop.abort(),
     };
     const onAbort = () => {
-      // Still running when the drill stopped: what it answers is the part it ran.
-      if (w.result === null) w.cutByDrill = true;
+      // Still running when the drill stopped: what it answers is the part it ran. Not a server
+      // the drill had stopped already (`w.stop`, at the timeline's end): it ends as asked, and
+      // what it answers is its whole run, judged as such.
+      if (w.result === null && !stop.signal.aborted) w.cutByDrill = true;
       stop.abort();
     };
     ctx.signal.addEventListener("abort", onAbort, { once: true });
