@@ -54,7 +54,7 @@ function ringSpec(ring: LinkRing): WorkerRing {
 
 /**
  * The main thread and the worker's message handler: `post` posts a message as
- * `Workers.postControl` does (the message, then the `CONTROL` word); `deliver` is the worker's
+ * `WorkerSet.postControl` does (the message, then the `CONTROL` word); `deliver` is the worker's
  * event loop handling it, then the loop's next pass reading it (`gate.read`).
  */
 function controlChannel(bells: Int32Array) {

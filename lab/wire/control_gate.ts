@@ -4,7 +4,7 @@
  * worker takes is forwarded under the state that message replaces.
  *
  * The main thread posts a control message, then moves the worker's `CONTROL` doorbell word
- * (`Workers.postControl`, `publishControl`); the worker reads the message on its event loop, that
+ * (`WorkerSet.postControl`, `publishControl`); the worker reads the message on its event loop, that
  * is between two loop passes. A pass that began before the post must not take a frame published
  * after it: every producer, right after the load that reveals new frames to it (a virtqueue's
  * avail idx or packed descriptor flags, a link ring's head), asks {@linkcode ControlGate.pending}
@@ -79,7 +79,7 @@ export class ControlGate {
    * loaded the index revealing new frames takes none of them while this is true.
    */
   pending(): boolean {
-    // observe CONTROL: pairs with publishControl in Workers.postControl (after the postMessage)
+    // observe CONTROL: pairs with publishControl in WorkerSet.postControl (after the postMessage)
     return Atomics.load(this.#bells, this.#word) !== this.#through;
   }
 
