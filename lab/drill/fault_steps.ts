@@ -30,7 +30,7 @@ import {
   endVsockServers,
   type Hold,
   registerStepKind,
-  VM_REBOOT_MIN_MS,
+  vmRebootLeastMs,
 } from "./steps.ts";
 
 const faultArgs = z.strictObject({
@@ -338,12 +338,11 @@ registerStepKind<FaultArgs>("fault", {
   checkPartial: (a, ctx, path) => checkFault(a, ctx, path, false),
   timesRecovery: (a) => timed(a) || a.kind === "vm-crash" || a.kind === "guest-bug",
   // The drill waits for a vm-crash's reboot at its end (its recovery watch), and the reboot lasts
-  // its shortest plus the guest's boot time at least (the boot time alone let a drill whose
-  // timeout came 20 ms after the boot validate, and time out on every run).
+  // its shortest at least, the guest's boot time when it has one (`vmRebootLeastMs`).
   outlives: (a) =>
     a.kind === "vm-crash"
       ? {
-        ms: VM_REBOOT_MIN_MS + (a.ms ?? 0),
+        ms: vmRebootLeastMs(a.ms ?? 0),
         key: (a.ms ?? 0) > 0 ? "ms" : "kind",
         what: describe(a),
         verb: `reboots VM ${quote(a.vm)} for`,

@@ -22,7 +22,7 @@ async function withFaultWatch<T>(ms: number, f: () => Promise<T>): Promise<T> {
 /**
  * Run `f` with each reboot's power-on device worker started `ms` late (its start message held, as
  * a loaded machine may hold it): a reboot then surely lasts longer than `ms`. A reboot takes its
- * workers spawned ahead and can be over 35 ms after the crash, before a step due 40 ms after it.
+ * workers spawned ahead and can be over 33 ms after the crash, before a step due then.
  */
 async function withSlowReboots<T>(ms: number, f: () => Promise<T>): Promise<T> {
   const Original = globalThis.Worker;
@@ -457,19 +457,19 @@ Deno.test({
   ...LAB_TEST,
   fn: () =>
     inStateDir("vlab-drill-fault-", async () => {
-      // 40 ms after the crash validates (39 ms does not: wait_short_test.ts), and a reboot took
-      // 70 ms and more (here surely 100 ms and more): the ping and the backend crash failed on
-      // every run ("VM "a" crashed and is rebooting", "VM "b" is restarting"). Now each waits for
-      // its VM's reboot.
+      // 18 ms after the crash validates (17 ms does not: wait_short_test.ts), 99 ms after one
+      // with a 100 ms boot, and a reboot takes longer (here surely 100 ms more): the ping and the
+      // backend crash failed on every run ("VM "a" crashed and is rebooting", "VM "b" is
+      // restarting"). Now each waits for its VM's reboot.
       const lines: string[] = [];
       const r = await withSlowReboots(100, () =>
         runDrill({
           topology: "pair",
           timeline: [
             { at: "300ms", fault: { kind: "vm-crash", vm: "a" } },
-            { at: "340ms", exec: { vm: "a", argv: ["ping", "10.0.0.2", "-c", "1"], as: "p" } },
+            { at: "318ms", exec: { vm: "a", argv: ["ping", "10.0.0.2", "-c", "1"], as: "p" } },
             { at: "600ms", fault: { kind: "vm-crash", vm: "b", ms: 100 } },
-            { at: "740ms", fault: { kind: "backend-crash", vm: "b" } },
+            { at: "699ms", fault: { kind: "backend-crash", vm: "b" } },
           ],
           assert: ["p.received == 1", 'count(events, kind = "vm-restarted") == 2'],
         }, { onProgress: (l) => void lines.push(l) }));

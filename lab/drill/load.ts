@@ -42,7 +42,7 @@ import {
   endlessWorkload,
   type Hold,
   stepKinds,
-  VM_REBOOT_MIN_MS,
+  vmRebootLeastMs,
   workloadNameProblems,
 } from "./steps.ts";
 import { parseWorkload, type WorkloadRequest } from "../guest/workloads/args.ts";
@@ -750,9 +750,9 @@ function repeatTakenProblems(
 }
 
 /**
- * A run that needs its VM running (`needs`: a fault, a workload) due less than
- * {@linkcode VM_REBOOT_MIN_MS}, plus the crash's boot time (its `ms`), after a `vm-crash` of that
- * VM (`r`), counting the steps between at their longest: the VM still reboots, and the runner
+ * A run that needs its VM running (`needs`: a fault, a workload) due less than the reboot's
+ * shortest ({@linkcode vmRebootLeastMs} of the crash's boot time, its `ms`) after a `vm-crash` of
+ * that VM (`r`), counting the steps between at their longest: the VM still reboots, and the runner
  * holds the run until it runs again, so the run never starts at its time.
  */
 function rebootingProblems(
@@ -766,8 +766,8 @@ function rebootingProblems(
   // A repeated step's first run: the ones after it may come once the VM runs again.
   const repeated = runsOf(t) > 1;
   const gap = gapAfter({ at: t.at, jitter: t.jitter }, r, 0);
-  // `r.ms`: the crash's boot time (its `ms`), which the reboot surely lasts beyond its shortest.
-  const least = VM_REBOOT_MIN_MS + r.ms;
+  // `r.ms`: the crash's boot time (its `ms`), which the reboot surely lasts.
+  const least = vmRebootLeastMs(r.ms);
   if (gap >= least) return [];
   return [{
     code: "vm-rebooting",
@@ -790,7 +790,7 @@ function rebootingProblems(
 /**
  * A repeated `vm-crash` (`every`, `for`; `binds` with `takes: false`) whose runs come closer
  * together, `every` plus its `jitter` at their farthest, than the reboot each starts lasts at
- * least ({@linkcode VM_REBOOT_MIN_MS} plus the crash's boot time, `downMs`): its second run finds
+ * least ({@linkcode vmRebootLeastMs} of the crash's boot time, `downMs`): its second run finds
  * the VM still rebooting, waits for it, and no run after the first starts at its time.
  */
 function repeatRebootProblems(
@@ -803,7 +803,7 @@ function repeatRebootProblems(
   if (runs < 2 || binds.takes !== false || needs.vm !== binds.vm) return [];
   const apart = t.every! + (t.jitter ?? 0);
   const downMs = binds.downMs ?? 0;
-  const least = VM_REBOOT_MIN_MS + downMs;
+  const least = vmRebootLeastMs(downMs);
   if (apart >= least) return [];
   return [{
     code: "vm-rebooting",
