@@ -11,7 +11,7 @@ import { parseWorkload, USAGE } from "../lab/guest/workloads/args.ts";
 import { STDIN_SOURCE, topologyFileWarnings } from "../lab/topology/files.ts";
 import { Command } from "@commander-js/extra-typings";
 import { controlJson, type ExecAnswer, execCancellable, resolveLab } from "../lab/client.ts";
-import { PartialExecError } from "../lab/errors.ts";
+import { PartialExecError, workloadCutError } from "../lab/errors.ts";
 import { gapOfLine, HeadTail } from "../lab/guest/workloads/kept.ts";
 import { HeldLines } from "./exec_output.ts";
 import { EXEC_LINE_QUEUE_BYTES } from "../lab/server_exec.ts";
@@ -494,15 +494,12 @@ function execCommand() {
           }
           if (stopped) {
             // `vlab down` (or the lab's process told to stop) while it ran: not a whole run.
-            throw new VlabError(
-              "no-lab",
-              `The workload was cut short: lab "${record.name}" stopped while it ran`,
-              {
-                hint: `What it had done is printed above; start the lab again with ${
-                  startAgain(record)
-                }`,
-              },
+            const cut = workloadCutError(
+              record.name,
+              startAgain(record),
+              "What it had done is printed above",
             );
+            throw new VlabError("no-lab", cut.message, { hint: cut.hint });
           }
           throw e;
         }

@@ -5,7 +5,13 @@
  * @module
  */
 
-import { LabError, type LabErrorCode, PartialExecError, type PartialResult } from "./errors.ts";
+import {
+  LabError,
+  type LabErrorCode,
+  PartialExecError,
+  type PartialResult,
+  workloadCutError,
+} from "./errors.ts";
 import { envFolder } from "./env_knobs.ts";
 import { type ProcessState, processState } from "./proc.ts";
 import { findLabs, type FoundLab, type LabRecord, removeStaleLab, stateRoot } from "./state.ts";
@@ -575,11 +581,7 @@ export async function execCancellable<T = unknown>(
  */
 function wholeRun<T>(record: LabRecord, answer: ExecAnswer<T>): ExecAnswer<T> {
   if (answer.cancelledBy !== "lab-stopped") return answer;
-  const error = new LabError(
-    "no-lab",
-    `The workload was cut short: lab ${quote(record.name)} stopped while it ran`,
-    `What it had done is its partial result; start the lab again with ${startAgain(record)}`,
-  );
+  const error = workloadCutError(record.name, startAgain(record));
   const result: unknown = answer.result;
   if (typeof result !== "object" || result === null) throw error;
   throw new PartialExecError(error, result as PartialResult, {

@@ -59,6 +59,31 @@ export function labStoppedError(lab: string, what: string): LabError {
 }
 
 /**
+ * The error of a workload the lab's stop cut short (`lab.stop()`, `vlab down`, a signal to the
+ * lab's process), in the same words at every layer that says it (`Lab.exec`'s answer,
+ * `execCancellable`, `vlab exec`): `again` is how to start the lab again (`startAgain`), `done`
+ * what the hint says of what it had done.
+ *
+ * @example
+ * ```ts
+ * import { workloadCutError } from "./errors.ts";
+ * workloadCutError("pair", "`vlab up pair`").message;
+ * // 'The workload was cut short: lab "pair" stopped while it ran'
+ * ```
+ */
+export function workloadCutError(
+  lab: string,
+  again: string,
+  done = "What it had done is its partial result",
+): LabError {
+  return new LabError(
+    "no-lab",
+    `The workload was cut short: lab ${quote(lab)} stopped while it ran`,
+    `${done}; start the lab again with ${again}`,
+  );
+}
+
+/**
  * The hint for what a `failed` VM refuses (a fault, a workload, a vsock connect): it never runs
  * again, so the hint says where the reason is and that only a new start brings it back.
  */

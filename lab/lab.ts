@@ -78,7 +78,7 @@ import { CpuPlacement, machineIdleMeter, PLACEMENT_PERIOD_MS } from "./placement
 import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
 import { type V8Helpers, v8Helpers } from "./v8_helpers.ts";
 import { envHotMs, HOT_MS } from "./wire/loop.ts";
-import { FAILED_VM_HINT, LabError, labStoppedError } from "./errors.ts";
+import { FAILED_VM_HINT, LabError, labStoppedError, workloadCutError } from "./errors.ts";
 import { quote } from "../devices/base/quote.ts";
 import { isPlainObject } from "./topology/plain.ts";
 import { startAgain } from "./start_again.ts";
@@ -1183,13 +1183,12 @@ export class Lab {
    * of 15 that ended well).
    */
   #cut(partial: unknown): ExecOutcome {
+    const { message, hint } = workloadCutError(this.plan.name, startAgain(this.plan));
     return {
       ok: false,
       code: "no-lab",
-      message: `The workload was cut short: lab ${quote(this.plan.name)} stopped while it ran`,
-      hint: `What it had done is its partial result; start the lab again with ${
-        startAgain(this.plan)
-      }`,
+      message,
+      hint,
       ...(partial !== undefined && partial !== null ? { partial } : {}),
     };
   }
