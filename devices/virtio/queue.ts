@@ -77,11 +77,13 @@ export interface DeviceQueue {
   /** Pop the next available chain (validated, snapshotted, translated). */
   pop(): PopResult;
   /**
-   * Whether the chain the last `pop` returned came from a fresh load of what the driver publishes
-   * (split: the avail idx, read again once the device has caught up with the last one read;
-   * packed: the head's flags, read by every pop): a load that can reveal chains made available
-   * since. A caller that must have seen whatever was published before such a chain (a lab
-   * worker's control messages, `lab/wire/control_gate.ts`) checks then, once per such load.
+   * Whether the last `pop` (its chain, or the chain its error refuses) came from a fresh load of
+   * what the driver publishes (split: the avail idx, read again once the device has caught up
+   * with the last one read; packed: the head's flags, read by every pop): a load that can reveal
+   * chains made available since. A caller that must have seen whatever was published before such
+   * a chain (a lab worker's control messages, `lab/wire/control_gate.ts`) checks then, once per
+   * such load, whether that pop gave a chain or an error (the chains after a refused one come
+   * from the same load, without one of their own).
    */
   readonly observed: boolean;
   /**
