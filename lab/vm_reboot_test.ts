@@ -19,6 +19,7 @@ import {
 } from "./vm_reboot.ts";
 import { deviceControl, MailboxWord } from "./wire/control.ts";
 import { EventLog } from "./events.ts";
+import { waitForValue, within } from "./testing.ts";
 import type { WorkerHandle, WorkerSet } from "./workers.ts";
 import type { ToWorker } from "./wire/messages.ts";
 import { createDoorbells, DoorbellWord, readDoorbellWord } from "./wire/doorbell.ts";
@@ -200,10 +201,10 @@ Deno.test("a rebooted b gets its vhost-pci link's down state and the partitions 
     cuts: () => [["02:00:00:00:00:01", "02:00:00:00:00:02"]],
   };
   const done = crashAndReboot("b", host);
-  while (!order.includes("spawned")) await new Promise((resolve) => setTimeout(resolve, 5));
+  await waitForValue("the new guest's spawn", () => order.includes("spawned") || null, 5000);
   await new Promise((resolve) => setTimeout(resolve, 0));
   up();
-  await done;
+  await within(5000, "the reboot's end", done);
   // Numbered, they wait in the new guest and are read before its first pass takes a frame; posted
   // once it was up, its first passes served a's queues with the link up and no cut.
   assert.deepEqual(order, ["spawned", "post link", "post partitions", "up"]);
