@@ -886,7 +886,11 @@ export class Lab {
     };
   }
 
-  /** Resolves after `ms`, or at once when the lab stops (a rebooting guest's boot time). */
+  /**
+   * Resolves after `ms`, or at once when the lab stops (a rebooting guest's boot time, the rest
+   * of its `OLD_GUEST_GRACE_MS`). Never before `ms`: its timer is given `ms` rounded up to whole
+   * ms (Deno truncates a fractional delay, and the grace's rest is one).
+   */
   #bootWait(ms: number): Promise<void> {
     if (this.#stopped) return Promise.resolve();
     const { promise, resolve } = Promise.withResolvers<void>();
@@ -895,7 +899,7 @@ export class Lab {
       this.#bootWaits.delete(done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
+    const timer = setTimeout(done, Math.ceil(ms));
     this.#bootWaits.add(done);
     return promise;
   }

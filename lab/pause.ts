@@ -8,7 +8,9 @@
 /**
  * Resolve after `ms` (at once when `ms` ≤ 0), or as soon as `signal` aborts; the pause's abort
  * listener is removed either way (a loop that pauses hundreds of times on one signal leaves none
- * behind).
+ * behind). Never before `ms`: the timer is given `ms` rounded up to whole ms, as Deno truncates a
+ * fractional delay (`setTimeout(f, 19.95)` may fire after 19 ms: a drill step could start before
+ * its due time).
  *
  * @example
  * ```ts
@@ -26,7 +28,7 @@ export function pauseUnlessAborted(ms: number, signal: AbortSignal): Promise<voi
     const timer = setTimeout(() => {
       signal.removeEventListener("abort", onAbort);
       resolve();
-    }, ms);
+    }, Math.ceil(ms));
     signal.addEventListener("abort", onAbort, { once: true });
   });
 }

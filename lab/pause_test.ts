@@ -27,3 +27,26 @@ Deno.test("a pause of 0 ms or less resolves at once, arming no timer", async () 
   await pauseUnlessAborted(-5, ctl.signal);
   assert.equal(added, 0);
 });
+
+Deno.test("a pause gives its timer its ms rounded up: it never ends before its time", async () => {
+  // Before, setTimeout was given 19.95 and Deno truncates a fractional delay: it may fire after
+  // 19 ms, and a drill step due then started before its time (a step 19 ms after a vm-crash
+  // could find the VM running, which the loader took for sure to be rebooting).
+  const asked: number[] = [];
+  const real = globalThis.setTimeout;
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    asked.push(ms ?? 0);
+    return real(fn, ms);
+  }) as typeof setTimeout;
+  const signal = new AbortController().signal;
+  const t0 = performance.now();
+  try {
+    await pauseUnlessAborted(19.95, signal);
+    await pauseUnlessAborted(0.2, signal);
+    await pauseUnlessAborted(3, signal);
+  } finally {
+    globalThis.setTimeout = real;
+  }
+  assert.deepEqual(asked, [20, 1, 3]);
+  assert.ok(performance.now() - t0 >= 23.15);
+});

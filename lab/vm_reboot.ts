@@ -41,7 +41,8 @@ export const REVOKE_WAIT_MS = 500;
  * only at the end of its current task (its waits give up on the stop word, which the new guest's
  * start clears). A reboot that constructed its workers took this long and more anyway; one that
  * takes them spawned ahead (`Lab.reserveStandby`) could start the new guest a few ms after the
- * crash, so it waits out the rest (a timer: the main thread is free meanwhile).
+ * crash, so it waits out the rest (a timer: the main thread is free meanwhile; the lab's wait
+ * rounds it up to whole ms, so the new guest never starts sooner).
  */
 export const OLD_GUEST_GRACE_MS = 20;
 

@@ -565,8 +565,9 @@ async function runLoaded(
   // vm-crash's reboot that constructed its own blocked the main thread 10 to 105 ms, and the
   // steps due then started late.
   lab.lab.reserveStandby(faultRuns(drill, seed));
-  const deadline = setTimeout(() => abort.abort(), drill.timeoutMs);
   const t0 = performance.now();
+  // Never before the timeout, counted from the drill's clock (Deno truncates a fractional delay).
+  const deadline = setTimeout(() => abort.abort(), Math.ceil(drill.timeoutMs));
   const startedAt = new Date().toISOString();
   const elapsedMs = () => Math.round((performance.now() - t0) * 10) / 10;
   const stamp = (ms: number) => `[${(ms / 1000).toFixed(3).padStart(8)} s]`;
@@ -847,7 +848,9 @@ async function runLoaded(
           ? 0
           : Math.round((elapsedMs() - dueMs) * 10) / 10;
         const held = steps.at(-1);
-        await sleep(dueMs - elapsedMs());
+        // From the clock itself: elapsedMs() is rounded, up to 0.05 ms ahead of it, and the run
+        // must not start before its time (a vm-crash's reboot is validated from its due time).
+        await sleep(dueMs - (performance.now() - t0));
         if (abort.signal.aborted) break;
         // A run the lab would refuse because its VM still recovers from a fault above (a
         // vm-crash's reboot longer than the loader could know, a backend restart, a device reset)
