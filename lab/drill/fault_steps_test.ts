@@ -457,7 +457,7 @@ Deno.test({
   ...LAB_TEST,
   fn: () =>
     inStateDir("vlab-drill-fault-", async () => {
-      // 18 ms after the crash validates (17 ms does not: wait_short_test.ts), 99 ms after one
+      // 20 ms after the crash validates (19 ms does not: wait_short_test.ts), 100 ms after one
       // with a 100 ms boot, and a reboot takes longer (here surely 100 ms more): the ping and the
       // backend crash failed on every run ("VM "a" crashed and is rebooting", "VM "b" is
       // restarting"). Now each waits for its VM's reboot.
@@ -467,9 +467,9 @@ Deno.test({
           topology: "pair",
           timeline: [
             { at: "300ms", fault: { kind: "vm-crash", vm: "a" } },
-            { at: "318ms", exec: { vm: "a", argv: ["ping", "10.0.0.2", "-c", "1"], as: "p" } },
+            { at: "320ms", exec: { vm: "a", argv: ["ping", "10.0.0.2", "-c", "1"], as: "p" } },
             { at: "600ms", fault: { kind: "vm-crash", vm: "b", ms: 100 } },
-            { at: "699ms", fault: { kind: "backend-crash", vm: "b" } },
+            { at: "700ms", fault: { kind: "backend-crash", vm: "b" } },
           ],
           assert: ["p.received == 1", 'count(events, kind = "vm-restarted") == 2'],
         }, { onProgress: (l) => void lines.push(l) }));

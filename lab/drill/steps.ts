@@ -364,36 +364,29 @@ export interface Binding {
 }
 
 /**
- * How much sooner than asked a timer given a fractional wait may fire, ms: Deno truncates its
- * delay to whole ms (`setTimeout(f, 19.9)` fires after 19 ms). The runner's wait for a step's due
- * time is one (a step may start this much before it), and so is a reboot's wait for
- * {@linkcode OLD_GUEST_GRACE_MS}.
- */
-export const TIMER_TRUNCATION_MS = 1;
-
-/**
  * The shortest a `vm-crash`'s reboot takes, ms, from the crash's due time to the VM running again,
  * when its guest boots for `bootMs` (its `ms`): a reboot takes its workers spawned ahead, and its
- * new guest starts once both {@linkcode OLD_GUEST_GRACE_MS} (a fractional wait, up to
- * {@linkcode TIMER_TRUNCATION_MS} short) and the boot time (whole ms, after the devices' power-on)
- * have passed since the crash, which itself may run up to {@linkcode TIMER_TRUNCATION_MS} before
- * its due time. The guest's start (its start message, its drivers' bring-up through the mailbox,
- * its `ready` back) adds more than nothing, but not a sure whole millisecond on every machine;
- * reboots under load take 33 to 90 ms (docs/design.md, "Workers spawned ahead"). A run due sooner
- * after the crash surely finds the VM rebooting: the runner holds it until the reboot is over, so
- * it never runs at its time. One due later may still find it rebooting (most reboots): it is held
- * the same way, and starts late, saying so, never failed for it. The drill's timeout must leave
- * the reboot too: the drill waits for it at its end.
+ * new guest starts once both {@linkcode OLD_GUEST_GRACE_MS} and the boot time (after the devices'
+ * power-on) have passed since the crash, which runs at its due time at the earliest. Each of these
+ * waits rounds its timer's delay up to whole ms (Deno truncates a fractional one: the runner's
+ * `pauseUnlessAborted`, the lab's boot wait), so none ends early. The guest's start (its start
+ * message, its drivers' bring-up through the mailbox, its `ready` back) adds more than nothing, but
+ * not a sure whole millisecond on every machine; reboots under load take 33 to 90 ms
+ * (docs/design.md, "Workers spawned ahead"). A run due sooner after the crash surely finds the VM
+ * rebooting: the runner holds it until the reboot is over, so it never runs at its time. One due
+ * later may still find it rebooting (most reboots): it is held the same way, and starts late,
+ * saying so, never failed for it. The drill's timeout must leave the reboot too: the drill waits
+ * for it at its end.
  *
  * @example
  * ```ts
  * import { vmRebootLeastMs } from "./steps.ts";
- * vmRebootLeastMs(0); // 18: a step in the VM due sooner after its crash surely waits
- * vmRebootLeastMs(1500); // 1499
+ * vmRebootLeastMs(0); // 20: a step in the VM due sooner after its crash surely waits
+ * vmRebootLeastMs(1500); // 1500
  * ```
  */
 export function vmRebootLeastMs(bootMs: number): number {
-  return Math.max(OLD_GUEST_GRACE_MS - TIMER_TRUNCATION_MS, bootMs) - TIMER_TRUNCATION_MS;
+  return Math.max(OLD_GUEST_GRACE_MS, bootMs);
 }
 
 /** What a step can do while it runs. */
