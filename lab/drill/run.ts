@@ -33,7 +33,13 @@ import { measuredText, stepRunLabel } from "./report.ts";
 import { assertionHint, runScope } from "./scope.ts";
 import { escapeControl as printable, quote } from "../../devices/base/quote.ts";
 import { checkOptionKeys, checkString } from "./check.ts";
-import { interruptedResult, type StepContext, stepKinds, type WorkloadRun } from "./steps.ts";
+import {
+  type DrillCut,
+  interruptedResult,
+  type StepContext,
+  stepKinds,
+  type WorkloadRun,
+} from "./steps.ts";
 import { workloadFailure } from "../guest/workloads/mod.ts";
 import type {
   AssertionVerdict,
@@ -557,17 +563,24 @@ async function runLoaded(
     label: drill.topology.source,
   });
   const abort = new AbortController();
-  const stopOn = () => abort.abort();
+  // What stopped the drill first, when the drill itself stopped its workloads (null: the lab's
+  // stop, or not stopped): what a workload it cut short answered is then the part it ran.
+  let cutBy: DrillCut | null = null;
+  const stopDrill = (why: DrillCut) => {
+    if (!abort.signal.aborted) cutBy = why;
+    abort.abort();
+  };
+  const stopOn = () => stopDrill("interrupted");
   options.signal?.addEventListener("abort", stopOn, { once: true });
   // Interrupted while the lab was starting (Ctrl-C then): the listener came too late to hear it.
-  if (options.signal?.aborted) abort.abort();
+  if (options.signal?.aborted) stopDrill("interrupted");
   // The workers the timeline's crashes will take, spawned now, before its clock starts: a
   // vm-crash's reboot that constructed its own blocked the main thread 10 to 105 ms, and the
   // steps due then started late.
   lab.lab.reserveStandby(faultRuns(drill, seed));
   const t0 = performance.now();
   // Never before the timeout, counted from the drill's clock (Deno truncates a fractional delay).
-  const deadline = setTimeout(() => abort.abort(), Math.ceil(drill.timeoutMs));
+  const deadline = setTimeout(() => stopDrill("timed-out"), Math.ceil(drill.timeoutMs));
   const startedAt = new Date().toISOString();
   const elapsedMs = () => Math.round((performance.now() - t0) * 10) / 10;
   const stamp = (ms: number) => `[${(ms / 1000).toFixed(3).padStart(8)} s]`;
@@ -928,7 +941,7 @@ async function runLoaded(
     }
     // A failed step ends the drill: the workloads still running are stopped, not waited for.
     const stepFailed = failed !== null;
-    if (stepFailed) abort.abort();
+    if (stepFailed) stopDrill("step-failed");
     const all = [...workloads.values()];
     const ending = Promise.all([...all.filter((w) => !w.endless).map((w) => w.done), ...watchers]);
     if (!abort.signal.aborted) {
@@ -953,12 +966,13 @@ async function runLoaded(
       await Promise.race([settled, new Promise((r) => timer = setTimeout(r, CANCEL_GRACE_MS))]);
       clearTimeout(timer);
     }
-    // Interrupted (Ctrl-C, SIGTERM: the caller's signal), the workloads still running were cut
-    // short: what they answered is the part they ran, and an assertion on them is an error, as on
-    // one the lab's stop cut short (it was judged pass or fail on that part).
-    if (options.signal?.aborted === true && !stepFailed) {
+    // Stopped by the drill itself (Ctrl-C or SIGTERM: the caller's signal; its timeout; a failed
+    // step), the workloads still running were cut short: what they answered is the part they ran,
+    // and an assertion on them is an error, as on one the lab's stop cut short. They were judged
+    // pass or fail on that part (on a timeout or a failed step, until this judged all three).
+    if (cutBy !== null) {
       for (const w of workloads.values()) {
-        if (w.cutByDrill === true) w.result = interruptedResult(w.result);
+        if (w.cutByDrill === true) w.result = interruptedResult(w.result, cutBy);
       }
     }
     for (const [name, w] of workloads) {

@@ -278,7 +278,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a failed step ends the drill: workloads still running are stopped, not waited for",
+  name: "a failed step ends the drill: workloads still running are stopped, not waited for, " +
+    "and not judged",
   ...LAB_TEST,
   fn: () =>
     inStateDir("vlab-drill-run-", async () => {
@@ -307,8 +308,16 @@ Deno.test({
       assert.equal(r.error, 'Workload "long" did not end within 300 ms');
       assert.equal(r.passed, false);
       assert.equal(r.steps[2].error, 'Workload "long" did not end within 300 ms');
-      // The cancelled ping reported what it had measured.
-      assert.equal(r.assertions[0].verdict, "pass", JSON.stringify(r.assertions[0]));
+      // The ping the failed step cut short is not judged on the part it ran (it was a pass):
+      // what it had measured is its partial.
+      assert.equal(r.assertions[0].verdict, "error", JSON.stringify(r.assertions[0]));
+      assert.match(
+        r.assertions[0].error ?? "",
+        /The workload was cut short: a failed step ended the drill while it ran/,
+      );
+      const ping = r.workloads.long as { kind: string; partial?: { transmitted: number } };
+      const sent = ping.partial?.transmitted ?? 0;
+      assert.ok(sent > 0 && sent < 100, JSON.stringify(ping));
     }),
 });
 

@@ -189,27 +189,45 @@ export interface WorkloadRun {
 }
 
 /**
- * The result of a workload that the drill's interruption (Ctrl-C, SIGTERM) cut short, as the
- * drill judges it: a failure, as one the lab's stop cut short, whose `partial` keeps what it had
- * measured, so that no assertion is judged on the part it ran as if it were the whole run (a
- * `ping -c 100` cut at 15 read as a run of 15 that lost nothing). A failure stays as it is;
- * `null` (it did not answer in time) is that failure without `partial`.
+ * Why the drill itself stopped while workloads still ran: Ctrl-C or SIGTERM (`interrupted`, the
+ * caller's signal), its `timeout` (`timed-out`), a step that failed (`step-failed`).
+ */
+export type DrillCut = "interrupted" | "timed-out" | "step-failed";
+
+/**
+ * The result of a workload that the drill's own stop ({@linkcode DrillCut}: Ctrl-C, its
+ * timeout, a failed step) cut short, as the drill judges it: a failure, as one the lab's stop
+ * cut short, whose `partial` keeps what it had measured, so that no assertion is judged on the
+ * part it ran as if it were the whole run (a `ping -c 100` cut at 15 read as a run of 15 that lost
+ * nothing). A failure stays as it is; `null` (it did not answer in time) is that failure without
+ * `partial`.
  *
  * @example
  * ```ts
  * import { interruptedResult } from "./steps.ts";
  * interruptedResult({ kind: "ping", transmitted: 15 }).message;
  * // "The workload was cut short: the drill was interrupted while it ran"
+ * interruptedResult({ kind: "ping", transmitted: 15 }, "timed-out").message;
+ * // "The workload was cut short: the drill timed out while it ran"
  * ```
  */
 export function interruptedResult(
   result: Record<string, unknown> | null,
+  cut: DrillCut = "interrupted",
 ): Record<string, unknown> {
   if (result !== null && result.kind === "error") return result;
+  const [why, judge] = cut === "timed-out"
+    ? ["the drill timed out", "give the drill a longer `timeout` to judge it whole"]
+    : cut === "step-failed"
+    ? [
+      "a failed step ended the drill",
+      "run the drill again once the step passes to judge it whole",
+    ]
+    : ["the drill was interrupted", "run the drill again to judge it whole"];
   return {
     kind: "error",
-    message: "The workload was cut short: the drill was interrupted while it ran",
-    hint: "What it had done is its partial result; run the drill again to judge it whole",
+    message: `The workload was cut short: ${why} while it ran`,
+    hint: `What it had done is its partial result; ${judge}`,
     ...(result === null ? {} : { partial: result }),
   };
 }
