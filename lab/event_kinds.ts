@@ -55,6 +55,7 @@ export const LAB_EVENT_KINDS: readonly string[] = [
   "partition",
   "placement",
   "placement-off",
+  "standby-failed",
   "switch-failed",
   "vhost-pci-revoke-timeout",
   "vm-crash",

@@ -454,6 +454,9 @@ export class Lab {
     this.#workers = new WorkerSet(this.#bells, {
       stopped: () => this.#stopped,
       startAgain: () => startAgain(plan),
+      // The lab goes on without it: a reboot or restart that finds none constructs its worker.
+      standbyFailed: (worker, message) =>
+        this.events.emit("standby-failed", plan.name, { worker, message }),
       event: (h, kind, detail) => {
         // A guest hears only the endpoint of a refused access; the vIOMMU's logs say who.
         const by = kind === "iommu-fault" ? this.#faultConsumer(h.owner, detail) : null;
@@ -727,12 +730,15 @@ export class Lab {
       if (this.#stopped || this.#rebooting.size > 0) return;
       const guests = this.#workers.standbyCount("guest");
       const devices = this.#workers.standbyCount("device");
+      let spawned: boolean;
       if (guests < this.#guestStandbyWanted) {
-        this.#workers.warmGuestStandby(this.#entries.urls.guest, guests + 1);
+        spawned = this.#workers.warmGuestStandby(this.#entries.urls.guest, guests + 1);
       } else if (devices < STANDBY_DEVICE_WORKERS) {
-        this.#workers.warmStandby(this.#entries.urls.device, kinds, devices + 1);
+        spawned = this.#workers.warmStandby(this.#entries.urls.device, kinds, devices + 1);
       } else return;
-      this.#refillTimer = setTimeout(next, 0);
+      // One that could not be constructed (a `standby-failed` event says why) is not tried again
+      // every turn: the next reboot's end tries again.
+      if (spawned) this.#refillTimer = setTimeout(next, 0);
     };
     this.#refillTimer = setTimeout(next, 0);
   }

@@ -54,6 +54,12 @@ export interface WorkerSetHooks {
    * `startLab() in its script` (`startAgain` in `start_again.ts`); asked only when a worker fails.
    */
   startAgain(): string;
+  /**
+   * A worker to spawn ahead (`warmStandby`, `warmGuestStandby`) could not be constructed
+   * (`new Worker` threw: resource limits): `message` says why. The set keeps the ones it has; a
+   * restart or reboot that finds none constructs its worker as before.
+   */
+  standbyFailed?(kind: "device" | "guest", message: string): void;
 }
 
 /** The failure every request pending on a worker gets. */
@@ -331,11 +337,13 @@ export class WorkerSet {
    * loaded, waiting for a start message: a replacement after a backend crash takes one
    * (`takeStandby`) instead of paying for a `Worker` and its module graph during the pause (the
    * largest part of it). Two are kept so that crashes in a row still find one ready; a restart
-   * that finds none spawns its worker as before.
+   * that finds none spawns its worker as before. False when a worker could not be constructed
+   * (the `standbyFailed` hook heard why): fewer are kept.
    */
-  warmStandby(url: URL, kinds: readonly string[], count: number): void {
+  warmStandby(url: URL, kinds: readonly string[], count: number): boolean {
     while (this.#standby.length < count) {
-      const w = new Worker(url, { type: "module", name: "device standby" });
+      const w = this.#spawnAhead(url, "device");
+      if (w === null) return false;
       w.onerror = (e) => {
         e.preventDefault();
         const i = this.#standby.indexOf(w); // replacements spawn as before
@@ -345,6 +353,7 @@ export class WorkerSet {
       w.postMessage({ type: "preload", kinds: [...kinds] } satisfies WorkerPreload);
       this.#standby.push(w);
     }
+    return true;
   }
 
   /**
@@ -352,17 +361,34 @@ export class WorkerSet {
    * reboot after `vm-crash` takes one (`takeStandby("guest")`) instead of constructing a `Worker`,
    * which blocks the main thread while the worker's runtime is made (10 to 105 ms measured on a
    * loaded 2-core machine: a drill's steps due then started late). A reboot that finds none
-   * spawns its guest as before.
+   * spawns its guest as before. False when a worker could not be constructed (the
+   * `standbyFailed` hook heard why): fewer are kept.
    */
-  warmGuestStandby(url: URL, count: number): void {
+  warmGuestStandby(url: URL, count: number): boolean {
     while (this.#guestStandby.length < count) {
-      const w = new Worker(url, { type: "module", name: "guest standby" });
+      const w = this.#spawnAhead(url, "guest");
+      if (w === null) return false;
       w.onerror = (e) => {
         e.preventDefault();
         const i = this.#guestStandby.indexOf(w); // reboots spawn as before
         if (i >= 0) this.#guestStandby.splice(i, 1);
       };
       this.#guestStandby.push(w);
+    }
+    return true;
+  }
+
+  /**
+   * A `kind` worker spawned ahead from `url`, or null when `new Worker` threw (resource limits):
+   * told to the `standbyFailed` hook, not thrown, since its callers run in the lab's timers (a
+   * reboot's refill) where a throw would end the lab's process.
+   */
+  #spawnAhead(url: URL, kind: "device" | "guest"): Worker | null {
+    try {
+      return new Worker(url, { type: "module", name: `${kind} standby` });
+    } catch (e) {
+      this.#hooks.standbyFailed?.(kind, e instanceof Error ? e.message : String(e));
+      return null;
     }
   }
 
