@@ -64,6 +64,15 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
   const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
   const txRing = ctx.rings.get(spec.txRing);
   const rxRing = ctx.rings.get(spec.rxRing);
+  // No control gate on `out` itself (`LinkOut.held`, which only a NIC asks), and none on the
+  // host's side, by design (`control_gate.ts`): the gate keeps a packet revealed after a control
+  // message was posted from going under the state that message replaces, and here every such
+  // packet is gated where it is revealed: the guest's TX chains by `backend.held` (below), the
+  // link's packets by `inn`'s gate. What this worker writes on its own is no such packet: an RST
+  // answers a packet judged when it was taken (or the worker's own restart or transport reset, no
+  // gated message), the peer-reset notice was due at the worker's start, and what the impairment
+  // stage holds may go either way (docs/design.md). The host (CID 2, `vsock.sock`) is under no
+  // link state, impairment or partition, so its data to the guest has no old state to go under.
   const out = txRing ? new LinkOut(txRing, bells, "backpressure") : null;
   const inn = rxRing ? new LinkIn(rxRing, bells, ctx.gate) : null;
   const rsts: VsockHeader[] = [];
