@@ -158,3 +158,34 @@ Deno.test("frames a replaced worker's impairment stage still held count as its l
     endAll(set, taken);
   }
 });
+
+Deno.test("a worker to spawn ahead that cannot be constructed is told to standbyFailed, not thrown", () => {
+  const heard: string[] = [];
+  const hooks: WorkerSetHooks = {
+    stopped: () => false,
+    event: () => {},
+    failed: () => {},
+    startAgain: () => "`vlab up pair`",
+    standbyFailed: (kind, message) => heard.push(`${kind}: ${message}`),
+  };
+  const set = new WorkerSet(createDoorbells(2), hooks);
+  const Original = globalThis.Worker;
+  // As `new Worker` throws at a resource limit (too many threads).
+  globalThis.Worker = class extends Original {
+    constructor(url: string | URL, options?: WorkerOptions) {
+      if (options?.name?.endsWith(" standby") === true) throw new Error("os error 11");
+      super(url, options);
+    }
+  };
+  try {
+    assert.equal(set.warmStandby(SCRIPTED, ["net"], 2), false);
+    assert.equal(set.warmGuestStandby(SCRIPTED, 1), false);
+  } finally {
+    globalThis.Worker = Original;
+  }
+  assert.deepEqual(heard, ["device: os error 11", "guest: os error 11"]);
+  assert.equal(set.standbyCount("device"), 0);
+  assert.equal(set.standbyCount("guest"), 0);
+  // Nothing to spawn: true, and nothing constructed.
+  assert.equal(set.warmStandby(SCRIPTED, ["net"], 0), true);
+});
