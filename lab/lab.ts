@@ -29,6 +29,7 @@ import {
   cpuOf,
   createDoorbells,
   DoorbellWord,
+  guestGeneration,
   readDoorbellWord,
   requestStop,
   StopMode,
@@ -760,9 +761,13 @@ export class Lab {
     return out;
   }
 
-  /** Start VM `vm`'s guest worker from `start`, in `standby` when given (a reboot's). */
+  /**
+   * Start VM `vm`'s guest worker from `start`, in `standby` when given (a reboot's), as the
+   * generation its thread is at (a `vm-crash` ended the one before: `lab/guest/fence.ts`).
+   */
   #spawnGuest(vm: string, start: VmStart, standby?: Worker): Promise<void> {
     const v = this.plan.vms.find((x) => x.name === vm)!;
+    const generation = guestGeneration(this.#bells, v.guestThread);
     return this.#workers.spawn(
       this.#entries.urls.guest,
       {
@@ -771,7 +776,7 @@ export class Lab {
         kind: "guest",
         stats: new Float64Array(this.#controls[v.index], v.control.guestStats, THREAD_STATS_SLOTS),
       },
-      start,
+      { ...start, generation },
       undefined,
       standby,
     );
@@ -893,9 +898,9 @@ export class Lab {
   }
 
   /**
-   * Resolves after `ms`, or at once when the lab stops (a rebooting guest's boot time, the rest
-   * of its `OLD_GUEST_GRACE_MS`). Never before `ms`: its timer is given `ms` rounded up to whole
-   * ms (Deno truncates a fractional delay, and the grace's rest is one).
+   * Resolves after `ms`, or at once when the lab stops (a rebooting guest's boot time, its wait
+   * for the old guest's sections: `oldGuestOut`). Never before `ms`: its timer is given `ms`
+   * rounded up to whole ms (Deno truncates a fractional delay).
    */
   #bootWait(ms: number): Promise<void> {
     if (this.#stopped) return Promise.resolve();

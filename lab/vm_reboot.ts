@@ -30,21 +30,51 @@ import type { LabPlan, VhostPciLinkPlan } from "./plan.ts";
 import { deviceControl, MailboxWord } from "./wire/control.ts";
 import { parkConsumer } from "../devices/iommu/viommu.ts";
 import type { EventLog } from "./events.ts";
-import { DOORBELL_STRIDE, DoorbellWord, requestStop, ringDoorbell } from "./wire/doorbell.ts";
+import {
+  DOORBELL_STRIDE,
+  DoorbellWord,
+  endGeneration,
+  guestsInside,
+  ringDoorbell,
+} from "./wire/doorbell.ts";
 import type { WorkerSet } from "./workers.ts";
 
 /** Longest wait for a vhost-pci peer to give back a rebooting frontend's queues, ms. */
 export const REVOKE_WAIT_MS = 500;
 
 /**
- * The least time between a crash and its new guest's start, ms: `terminate()` ends the old guest
- * only at the end of its current task (its waits give up on the stop word, which the new guest's
- * start clears). A reboot that constructed its workers took this long and more anyway; one that
- * takes them spawned ahead (`Lab.reserveStandby`) could start the new guest a few ms after the
- * crash, so it waits out the rest (a timer: the main thread is free meanwhile; the lab's wait
- * rounds it up to whole ms, so the new guest never starts sooner).
+ * Longest wait for a crashed guest's last sections to end before its successor starts, ms
+ * (`lab/guest/fence.ts`). `terminate()` ends the old guest only at the end of its current task,
+ * which runs on (a guest descheduled mid-task resumes whenever its CPU comes back); a section is
+ * a loop pass or a send, well under a millisecond, so this is reached only by a guest whose
+ * thread stays descheduled that long: its successor starts then, as before this wait.
  */
-export const OLD_GUEST_GRACE_MS = 20;
+export const OLD_GUEST_WAIT_MS = 1000;
+
+/**
+ * Wait (bounded by `timeoutMs`, the main thread free meanwhile) until no section of a guest of an
+ * ended generation is under way on guest thread `thread` (`endGeneration` first): from then on
+ * the old guest writes nothing, whenever the rest of its task runs. Resolves to whether none was.
+ *
+ * @example
+ * ```ts ignore
+ * endGeneration(parts.bells, v.guestThread);
+ * await oldGuestOut(parts.bells, v.guestThread, (ms) => host.wait(ms), OLD_GUEST_WAIT_MS);
+ * ```
+ */
+export async function oldGuestOut(
+  bells: Int32Array,
+  thread: number,
+  wait: (ms: number) => Promise<void>,
+  timeoutMs: number,
+): Promise<boolean> {
+  const end = performance.now() + timeoutMs;
+  while (guestsInside(bells, thread) > 0) {
+    if (performance.now() >= end) return false;
+    await wait(1);
+  }
+  return true;
+}
 
 /** What the helpers need of the lab: the plan, control blocks and doorbells. */
 export interface RebootParts {
@@ -376,12 +406,12 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
   const v = vmOf(parts, vm);
   const guest = workers.take(vm, "guest");
   if (guest !== undefined) {
-    // Ended at the end of its current task (its loop yields between passes): no goodbye. Its
-    // stop word is set too, which its loop and its synchronous waits read (a strict or lazy
-    // NIC's wait for the vIOMMU spun up to 2 s per buffer for a device worker that is gone, and
-    // the dead guest's rest of a task then wrote rings that the new guest had taken: its
-    // receiveq broke, `used-index-jump`). Cleared before the new guest boots on its thread.
-    requestStop(parts.bells, v.guestThread);
+    // Ended at the end of its current task (terminate() interrupts no running JavaScript): no
+    // goodbye. Its generation ends first, for good: its loop, its synchronous waits (a strict or
+    // lazy NIC's wait for the vIOMMU spun up to 2 s per buffer for a device worker that is gone)
+    // and every section that may write guest memory stop (`lab/guest/fence.ts`); the new guest
+    // runs as the next generation, once the old one's sections under way are over.
+    endGeneration(parts.bells, v.guestThread);
     guest.worker.onmessage = null;
     guest.worker.onerror = (e) => e.preventDefault();
     guest.worker.terminate();
@@ -447,13 +477,11 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
       await host.wait(host.bootMs);
       if (host.stopped()) return;
     }
-    const grace = OLD_GUEST_GRACE_MS - (performance.now() - t0);
-    if (grace > 0) {
-      await host.wait(grace);
-      if (host.stopped()) return;
-    }
+    // A guest descheduled mid-section resumes whenever its CPU comes back and finishes it (the
+    // rest of its rings' writes): the new guest takes the same memory once it is over.
+    await oldGuestOut(parts.bells, v.guestThread, (ms) => host.wait(ms), OLD_GUEST_WAIT_MS);
+    if (host.stopped()) return;
     host.phase?.("guest-start");
-    Atomics.store(parts.bells, v.guestThread * DOORBELL_STRIDE + DoorbellWord.STOP, 0);
     const booted = host.bootGuest(vm);
     // What the dead guest knew only in memory: a vhost-pci link set down, the partitions. Posted
     // as soon as the new guest is spawned, not once it is up: numbered, they wait in it and are

@@ -768,7 +768,8 @@ function rebootingProblems(
   const gap = gapAfter({ at: t.at, jitter: t.jitter }, r, 0);
   // `r.ms`: the crash's boot time (its `ms`), which the reboot surely lasts.
   const least = vmRebootLeastMs(r.ms);
-  if (gap >= least) return [];
+  // Right after it (no gap) surely finds it rebooting too: a reboot takes more than nothing.
+  if (gap > 0 && gap >= least) return [];
   return [{
     code: "vm-rebooting",
     path: ["timeline", index, kind, "vm"],

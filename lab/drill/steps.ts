@@ -21,7 +21,6 @@ import type { Prng } from "../../devices/base/prng.ts";
 import { parseWorkload, type WorkloadRequest } from "../guest/workloads/args.ts";
 import { vsockPath, workloadTopologyProblems } from "./exec_checks.ts";
 import { drillLinks } from "./link_names.ts";
-import { OLD_GUEST_GRACE_MS } from "../vm_reboot.ts";
 
 /** Longest duration a drill may write (`at`, `for`, `timeout`, …): one hour, in ms. */
 export const DRILL_DURATION_MAX_MS = 3_600_000;
@@ -384,27 +383,28 @@ export interface Binding {
 /**
  * The shortest a `vm-crash`'s reboot takes, ms, from the crash's due time to the VM running again,
  * when its guest boots for `bootMs` (its `ms`): a reboot takes its workers spawned ahead, and its
- * new guest starts once both {@linkcode OLD_GUEST_GRACE_MS} and the boot time (after the devices'
- * power-on) have passed since the crash, which runs at its due time at the earliest. Each of these
- * waits rounds its timer's delay up to whole ms (Deno truncates a fractional one: the runner's
- * `pauseUnlessAborted`, the lab's boot wait), so none ends early. The guest's start (its start
- * message, its drivers' bring-up through the mailbox, its `ready` back) adds more than nothing, but
- * not a sure whole millisecond on every machine; reboots under load take 33 to 90 ms
- * (docs/design.md, "Workers spawned ahead"). A run due sooner after the crash surely finds the VM
- * rebooting: the runner holds it until the reboot is over, so it never runs at its time. One due
- * later may still find it rebooting (most reboots): it is held the same way, and starts late,
- * saying so, never failed for it. The drill's timeout must leave the reboot too: the drill waits
- * for it at its end.
+ * new guest starts once the boot time has passed after the devices' power-on (and once the old
+ * guest's last sections are over, at once when none is under way: `oldGuestOut`), the crash at its
+ * due time at the earliest. Each of these waits rounds its timer's delay up to whole ms (Deno
+ * truncates a fractional one: the runner's `pauseUnlessAborted`, the lab's boot wait), so none
+ * ends early. The devices' power-on and the guest's start (its start message, its drivers'
+ * bring-up through the mailbox, its `ready` back) add more than nothing, but not a sure whole
+ * millisecond on every machine; reboots under load take 33 to 90 ms (docs/design.md, "Workers
+ * spawned ahead"). A run due sooner after the crash (or right after it, at no gap: the reboot
+ * takes more than nothing) surely finds the VM rebooting: the runner holds it until the reboot is
+ * over, so it never runs at its time. One due later may still find it rebooting (most reboots):
+ * it is held the same way, and starts late, saying so, never failed for it. The drill's timeout
+ * must leave the reboot too: the drill waits for it at its end.
  *
  * @example
  * ```ts
  * import { vmRebootLeastMs } from "./steps.ts";
- * vmRebootLeastMs(0); // 20: a step in the VM due sooner after its crash surely waits
+ * vmRebootLeastMs(0); // 0: only a step in the VM right after its crash surely waits
  * vmRebootLeastMs(1500); // 1500
  * ```
  */
 export function vmRebootLeastMs(bootMs: number): number {
-  return Math.max(OLD_GUEST_GRACE_MS, bootMs);
+  return bootMs;
 }
 
 /** What a step can do while it runs. */

@@ -32,11 +32,12 @@ import {
   macrotask,
   runLoop,
 } from "../wire/loop.ts";
-import type { VmStart } from "../wire/messages.ts";
+import type { ToWorker, VmStart } from "../wire/messages.ts";
 import { controlApplied, onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { ControlGate } from "../wire/control_gate.ts";
 import { StatsWriter } from "../wire/stats.ts";
 import { GuestClock } from "./clock.ts";
+import { GuestFence } from "./fence.ts";
 import { WorkloadParking } from "./parking.ts";
 import {
   type GuestIommu,
@@ -54,6 +55,9 @@ async function start(msg: VmStart): Promise<void> {
   const bells = new Int32Array(msg.doorbells);
   const sleepingWord = msg.thread * DOORBELL_STRIDE + DoorbellWord.SLEEPING;
   const clock = new GuestClock();
+  // What may write guest memory runs as a section of this guest's generation (fence.ts): a
+  // crashed guest's rest of a task writes nothing once its successor may start.
+  const fence = new GuestFence(bells, msg.thread, msg.generation ?? 0);
   // When the loop wakes next, and the earliest deadline of any kind (its watchdogs, its stack's
   // timers): a workload that arms one while the loop sleeps rings the loop if it is earlier.
   const wake: LoopWake = { at: 0 };
@@ -90,6 +94,7 @@ async function start(msg: VmStart): Promise<void> {
     iommu: null as GuestIommu | null,
     frontends: new Map((msg.frontends ?? []).map((f) => [f.vm, f])),
     thread: msg.thread,
+    fence,
   };
   const kinds: GuestKindInstance[] = [];
   const services: Partial<GuestServices> = {};
@@ -128,7 +133,8 @@ async function start(msg: VmStart): Promise<void> {
       if (hotMs > 0) ctx.wakeSelf();
       fn();
     }, ms);
-  onControl((m) => {
+  onControl((m) => fence.guard(() => control(m), undefined));
+  function control(m: ToWorker): void {
     if (m.type === "exec") {
       clock.refresh();
       const abort = new AbortController();
@@ -226,7 +232,7 @@ async function start(msg: VmStart): Promise<void> {
         post({ type: "inspect-result", id: m.id, info });
       });
     }
-  });
+  }
 
   // Running before "ready": the supervisor reads the state word as soon as it hears.
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
@@ -244,22 +250,31 @@ async function start(msg: VmStart): Promise<void> {
     blockUntil: () => parking.blockUntil(),
   }, {
     pump: () => {
-      clock.refresh();
-      let work = false;
-      for (let k = 0; k < kinds.length; k++) if (kinds[k].pump()) work = true;
-      return work;
+      if (!fence.enter()) return false;
+      try {
+        clock.refresh();
+        let work = false;
+        for (let k = 0; k < kinds.length; k++) if (kinds[k].pump()) work = true;
+        return work;
+      } finally {
+        fence.exit();
+      }
     },
-    prepareSleep: () => {
-      let pending = false;
-      for (const k of kinds) if (k.prepareSleep()) pending = true;
-      return pending;
-    },
+    prepareSleep: () =>
+      fence.guard(() => {
+        let pending = false;
+        for (const k of kinds) if (k.prepareSleep()) pending = true;
+        return pending;
+      }, false),
     nextTimerMs,
-    periodic: () => {
-      for (const k of kinds) k.periodic(stats);
-      stats.setAll("loop_", loop);
-      stats.flush();
-    },
+    periodic: () =>
+      fence.guard(() => {
+        for (const k of kinds) k.periodic(stats);
+        stats.setAll("loop_", loop);
+        stats.flush();
+      }, undefined),
+    // A crashed guest's loop returns at its next pass (its successor's runs on the same thread).
+    fenced: () => !fence.current(),
   });
 }
 

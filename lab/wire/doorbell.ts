@@ -18,6 +18,8 @@
  * | `CPU_TIME` | microseconds of CPU the owner has used, modulo 2³², as of a recent loop pass | the owner |
  * | `CPU` | the CPU the owner should run on, plus one; 0: any (`lab/placement.ts`) | the main thread |
  * | `SELF_RINGS` | rings the owner gave itself while it slept ({@linkcode ringSelf}), of `WAKEUPS` | the owner |
+ * | `GENERATION` | a guest thread: the generation of the guest that may run there ({@linkcode endGeneration}) | the main thread |
+ * | `INSIDE` | a guest thread: its guests' sections under way that may write guest memory (`lab/guest/fence.ts`) | the guests |
  *
  * Lost-wakeup freedom (Dekker, all accesses sequentially consistent Atomics): the sleeper stores
  * `SLEEPING = 1`, re-checks its sources, then waits while `BELL` equals the value it read before
@@ -42,6 +44,8 @@ export const DoorbellWord = {
   CPU_TIME: 7,
   CPU: 8,
   SELF_RINGS: 9,
+  GENERATION: 10,
+  INSIDE: 11,
 } as const;
 
 /** What a worker thread reports in its `STATE` word. */
@@ -135,6 +139,42 @@ export function requestStop(
 /** The {@linkcode StopMode} the main thread asked of `thread` (0: none yet). */
 export function stopMode(bells: Int32Array, thread: number): number {
   return Atomics.load(bells, thread * DOORBELL_STRIDE + DoorbellWord.STOP);
+}
+
+/** The generation of the guest that may run on guest thread `thread` (its start message says it). */
+export function guestGeneration(bells: Int32Array, thread: number): number {
+  return Atomics.load(bells, thread * DOORBELL_STRIDE + DoorbellWord.GENERATION);
+}
+
+/**
+ * The guest on guest thread `thread` is gone (a `vm-crash`): its generation ends, for good (the
+ * next guest gets the next one, so nothing is ever cleared under an old guest still finishing a
+ * task), and its doorbell rings (its waits end). From here on its sections do not start
+ * (`lab/guest/fence.ts`); once {@linkcode guestsInside} reads 0, none is under way. Returns the
+ * new generation.
+ *
+ * @example
+ * ```ts
+ * import { createDoorbells, endGeneration, guestGeneration } from "./doorbell.ts";
+ * const bells = createDoorbells(1);
+ * endGeneration(bells, 0); // 1
+ * guestGeneration(bells, 0); // 1
+ * ```
+ */
+export function endGeneration(bells: Int32Array, thread: number): number {
+  // Publish the end: pairs with GuestFence.enter's Atomics.load of GENERATION after its add.
+  const next = Atomics.add(bells, thread * DOORBELL_STRIDE + DoorbellWord.GENERATION, 1) + 1;
+  ringDoorbell(bells, thread);
+  return next;
+}
+
+/**
+ * How many sections of guests on guest thread `thread` are under way (`GuestFence.enter` to
+ * `exit`). Read after {@linkcode endGeneration}: 0 means the guests of the ended generations
+ * write no guest memory any more (a section that starts later sees its generation ended).
+ */
+export function guestsInside(bells: Int32Array, thread: number): number {
+  return Atomics.load(bells, thread * DOORBELL_STRIDE + DoorbellWord.INSIDE);
 }
 
 /** Count one pass of the owner's loop (the watchdog reads it). */

@@ -80,6 +80,11 @@ export interface VmStart {
   frontends?: VhostPciFrontendMemory[];
   /** Device worker: the epoch it owns (it stops once the control block's fencing word moves on). */
   epoch: number;
+  /**
+   * Guest worker: the generation it runs as (its thread's `GENERATION` word when it started; a
+   * `vm-crash` ends it: `lab/guest/fence.ts`). Left out, 0.
+   */
+  generation?: number;
   /** Device worker: restore every device from its register file and queue state records. */
   restore: boolean;
   /**

@@ -124,7 +124,8 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
   const { bells, deviceThread, post } = ctx;
   const kick = (q: number) => notifyIommu(regs, q, () => ringDoorbell(bells, deviceThread));
   if (driver.fillEvents()) kick(EVENTQ);
-  const stopped = () => stopRequested(bells, ctx.thread);
+  // The lab stops, or this guest crashed (its generation ended: a successor may start).
+  const stopped = () => stopRequested(bells, ctx.thread) || !ctx.fence.current();
   const requests = guestIommuRequests({ driver, spec, vm: ctx.vm, counters, kick, post, stopped });
   const { collect, readFaults, dmas, revoke, service } = requests;
   ctx.iommu = service;

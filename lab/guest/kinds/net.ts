@@ -67,6 +67,7 @@ import type { NetDeviceSpec } from "../../wire/specs.ts";
 import { type NetInterface, NetStack } from "../net/stack.ts";
 import { flatCounters } from "../net/counters.ts";
 import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
+import type { GuestFence } from "../fence.ts";
 import {
   driverStartError,
   nicDevice,
@@ -132,6 +133,8 @@ class GuestNic implements NetInterface {
     public device: InitializedDevice,
     /** How it was initialised (a reset initialises it the same way). */
     readonly initOpts: DriverInitOptions,
+    /** The guest's fence: a send is a section of its generation. */
+    readonly fence: GuestFence,
   ) {
     this.name = spec.name;
     this.mac = Uint8Array.from(spec.mac);
@@ -155,8 +158,15 @@ class GuestNic implements NetInterface {
   readonly framePhase: number = NET_FRAME_PHASE;
   sendWith(len: number, fill: (buf: Uint8Array) => void, csum = 0): boolean {
     if (this.resetting) return false;
-    const sent = this.driver.sendWith(len, fill, csum) ||
-      (this.driver.reclaimTx() > 0 && this.driver.sendWith(len, fill, csum));
+    // A section of this guest's generation (a crashed guest's workload writes no ring).
+    if (!this.fence.enter()) return false;
+    let sent: boolean;
+    try {
+      sent = this.driver.sendWith(len, fill, csum) ||
+        (this.driver.reclaimTx() > 0 && this.driver.sendWith(len, fill, csum));
+    } finally {
+      this.fence.exit();
+    }
     // A frame sent while the loop sleeps is published here. One that found no room wakes the
     // loop, which asks for a transmitq interrupt before it sleeps again (`enableInterrupts`):
     // the sender waits for room (`whenWritable`) that only a reclaim announces.
@@ -307,7 +317,10 @@ async function startNic(ctx: GuestContext, spec: NetDeviceSpec): Promise<GuestNi
   const publishBurst = () => {
     publishing = false;
     if (!ctx.sleeping() || nic.resetting) return;
-    if (kickNic(nic, driver.flush(), ctx.bells)) ringDoorbell(ctx.bells, ctx.deviceThread);
+    // A section of this guest's generation: a crashed guest's burst publishes nothing.
+    if (ctx.fence.guard(() => kickNic(nic, driver.flush(), ctx.bells), false)) {
+      ringDoorbell(ctx.bells, ctx.deviceThread);
+    }
     ctx.timersChanged();
   };
   const publish = () => {
@@ -324,6 +337,7 @@ async function startNic(ctx: GuestContext, spec: NetDeviceSpec): Promise<GuestNi
     ctx.wakeSelf,
     init.value,
     initOpts,
+    ctx.fence,
   );
   nic.statusField = hasFeature(negotiated, NetFeature.STATUS);
   nic.up = await readLinkUp(nic);

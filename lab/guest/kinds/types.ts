@@ -19,6 +19,7 @@ import type { NetStack } from "../net/stack.ts";
 import type { VsockSockets } from "../../../devices/vsock/sockets.ts";
 import type { IommuWorkloadService } from "../workloads/options.ts";
 import type { NetDma } from "../../../devices/net/dma.ts";
+import type { GuestFence } from "../fence.ts";
 
 /** What the guest worker hands every kind at start. */
 export interface GuestContext {
@@ -66,6 +67,11 @@ export interface GuestContext {
   frontends: ReadonlyMap<string, VhostPciFrontendMemory>;
   /** This worker's own thread. */
   thread: number;
+  /**
+   * This guest's fence (`../fence.ts`): what may write guest memory outside the loop's pass and
+   * the worker's message handler (a workload's send) runs as its section.
+   */
+  fence: GuestFence;
   /** The VM's vIOMMU, set by the iommu kind (started first) on a VM that has one, else null. */
   iommu: GuestIommu | null;
 }

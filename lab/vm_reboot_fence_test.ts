@@ -1,0 +1,141 @@
+/**
+ * A crashed guest that was mid-task writes nothing into the rings its successor owns:
+ * `terminate()` lets the old guest's current task run to its end (Deno interrupts no running
+ * JavaScript), and one descheduled mid-pass resumes whenever its CPU comes back. The reboot ends
+ * the old guest's generation and starts the new guest only once the old one's sections under way
+ * are over (`lab/guest/fence.ts`).
+ */
+
+import assert from "node:assert/strict";
+import { initRegFile } from "../devices/virtio/mmio.ts";
+import { planLab } from "./plan.ts";
+import { parseTopology } from "./topology/load.ts";
+import { crashAndReboot, type CrashHost, type RebootParts } from "./vm_reboot.ts";
+import { deviceControl } from "./wire/control.ts";
+import { EventLog } from "./events.ts";
+import { waitForValue, within } from "./testing.ts";
+import type { WorkerHandle, WorkerSet } from "./workers.ts";
+import { createDoorbells, guestGeneration } from "./wire/doorbell.ts";
+import { GuestFence } from "./guest/fence.ts";
+
+function parts(): RebootParts {
+  const text = Deno.readTextFileSync(new URL("../topologies/pair.yaml", import.meta.url));
+  const t = parseTopology(text, "pair.yaml");
+  assert.ok(t.ok);
+  const plan = planLab(t.value);
+  const controls = plan.vms.map((v) => new SharedArrayBuffer(v.controlBytes));
+  plan.vms.forEach((v, i) =>
+    v.control.devices.forEach((slot) => {
+      initRegFile(deviceControl(controls[i], slot).regs, slot.queueState.length);
+    })
+  );
+  return { plan, controls, bells: createDoorbells(plan.threads.length) };
+}
+
+/** Longer than the 20 ms the reboot gave the old guest before (`OLD_GUEST_GRACE_MS`). */
+const STALL_MS = 100;
+
+Deno.test("a crashed guest stalled mid-pass: its successor starts once the pass is over, and the rest of its task writes no ring", async () => {
+  // Before, the new guest started 20 ms after the crash, with the stop word cleared, whatever
+  // the old guest was doing: one descheduled mid-pass resumed afterwards and finished its pass
+  // (descriptors, avail entries) in rings the new guest had taken.
+  const p = parts();
+  const b = p.plan.vms.find((v) => v.name === "b")!;
+  const thread = b.guestThread;
+  // A ring word of b's guest memory: its avail index, say.
+  const availIdx = new Uint16Array(new SharedArrayBuffer(2));
+  const old = new GuestFence(p.bells, thread, guestGeneration(p.bells, thread));
+  // The old guest is mid-pass (a section under way) when its thread loses its CPU.
+  assert.ok(old.enter());
+  let held = true;
+  availIdx[0] = 7;
+  let terminated = false;
+  const worker = { terminate: () => terminated = true, onmessage: null, onerror: null };
+  const guest = { owner: "b", kind: "guest", worker } as unknown as WorkerHandle;
+  const workers = {
+    take: (owner: string, kind: string) => owner === "b" && kind === "guest" ? guest : undefined,
+    find: () => undefined,
+    postControl: () => {},
+    answerPending: () => {},
+  } as unknown as WorkerSet;
+  let started: number | null = null;
+  const host: CrashHost = {
+    parts: p,
+    workers,
+    events: new EventLog(null),
+    rebooting: new Map(),
+    iommuOf: () => null,
+    powerCycle: (_vm, between) => between(),
+    bootMs: 0,
+    wait: (ms) => new Promise((resolve) => setTimeout(resolve, Math.ceil(ms))),
+    bootGuest: () => {
+      started = performance.now();
+      // The new guest takes the ring: it starts it at 0.
+      availIdx[0] = 0;
+      return Promise.resolve();
+    },
+    stopped: () => false,
+    linkUp: () => true,
+    carrier: () => {},
+    cuts: () => [],
+  };
+  const done = crashAndReboot("b", host);
+  try {
+    assert.ok(terminated);
+    await new Promise((resolve) => setTimeout(resolve, STALL_MS));
+    assert.equal(started, null, `the new guest started while the old one was mid-pass`);
+    // The old guest gets its CPU back: the rest of its pass, then the rest of its task, whose
+    // next pass (or a workload's send) would write the ring again.
+    availIdx[0] = 8;
+    old.exit();
+    held = false;
+    const resumedAt = performance.now();
+    assert.equal(old.guard(() => availIdx[0] = 9, null), null);
+    await within(5000, "the reboot's end", done);
+    assert.ok(started! >= resumedAt);
+    // The new guest's ring as it made it: nothing of the old guest's came after its start.
+    assert.equal(availIdx[0], 0);
+    // The new guest's sections run (its generation is the thread's), the old one's never again.
+    const fresh = new GuestFence(p.bells, thread, guestGeneration(p.bells, thread));
+    assert.equal(fresh.guard(() => "written", null), "written");
+    assert.equal(old.guard(() => "written", null), null);
+    assert.equal(old.current(), false);
+  } finally {
+    if (held) old.exit(); // a failed check: the reboot's wait ends
+    await done;
+  }
+});
+
+Deno.test("a crashed guest with no section under way: its successor starts at once", async () => {
+  const p = parts();
+  const b = p.plan.vms.find((v) => v.name === "b")!;
+  const before = guestGeneration(p.bells, b.guestThread);
+  let startedAs: number | null = null;
+  const worker = { terminate: () => {}, onmessage: null, onerror: null };
+  const host: CrashHost = {
+    parts: p,
+    workers: {
+      take: () => ({ owner: "b", kind: "guest", worker }),
+      find: () => undefined,
+      postControl: () => {},
+      answerPending: () => {},
+    } as unknown as WorkerSet,
+    events: new EventLog(null),
+    rebooting: new Map(),
+    iommuOf: () => null,
+    powerCycle: (_vm, between) => between(),
+    bootMs: 0,
+    wait: (ms) => new Promise((resolve) => setTimeout(resolve, Math.ceil(ms))),
+    bootGuest: () => {
+      startedAs = guestGeneration(p.bells, b.guestThread);
+      return Promise.resolve();
+    },
+    stopped: () => false,
+    linkUp: () => true,
+    carrier: () => {},
+    cuts: () => [],
+  };
+  await within(5000, "the reboot's end", crashAndReboot("b", host));
+  await waitForValue("the new guest's start", () => startedAs, 1000);
+  assert.equal(startedAs, before + 1);
+});
