@@ -81,6 +81,17 @@ interface HeldAccess {
 }
 
 /**
+ * What a port publishes its accesses through, when given: the guest's fence
+ * (`lab/guest/fence.ts`). `enter` false: the guest that asks is gone, publish nothing.
+ */
+export interface AccessFence {
+  /** Start a section; false when the guest's generation ended. */
+  enter(): boolean;
+  /** End the section `enter` started. */
+  exit(): void;
+}
+
+/**
  * The guest side of a mailbox.
  *
  * @example
@@ -111,6 +122,7 @@ export class MailboxPort {
   #answeredBlocking = 0;
   #reads_ = 0;
   #writes = 0;
+  readonly #fence: AccessFence | null;
 
   /**
    * @param mailbox the mailbox words of one device
@@ -118,12 +130,21 @@ export class MailboxPort {
    * @param deviceThread the device worker's thread index
    * @param timeoutMs how long a read (or a write into a full FIFO) may wait without the device
    * worker performing any request before it fails
+   * @param fence the guest's fence: an access is published as its section, and one of a guest
+   * whose generation ended is not published at all (a read never answers, a write is lost)
    */
-  constructor(mailbox: Int32Array, bells: Int32Array, deviceThread: number, timeoutMs = 5000) {
+  constructor(
+    mailbox: Int32Array,
+    bells: Int32Array,
+    deviceThread: number,
+    timeoutMs = 5000,
+    fence: AccessFence | null = null,
+  ) {
     this.#mailbox = mailbox;
     this.#bells = bells;
     this.#deviceThread = deviceThread;
     this.#timeoutMs = timeoutMs;
+    this.#fence = fence;
     this.#reaped = Atomics.load(mailbox, MailboxWord.ACK);
   }
 
@@ -198,18 +219,34 @@ export class MailboxPort {
     return MAILBOX_FIFO_ENTRIES - used;
   }
 
-  /** Publish `a` (there is room): a write is done, a read waits for its answer. */
+  /**
+   * Publish `a` (there is room): a write is done, a read waits for its answer (forever when the
+   * guest's generation ended: a dead CPU's access never completes).
+   */
   #start(a: HeldAccess): void {
     const seq = this.#publish(a.op, a.offset, a.value, a.size);
     if (a.op === MailboxOp.WRITE) {
       a.resolve(0);
       return;
     }
+    if (seq === null) return;
     this.#reads.push({ seq, offset: a.offset, resolve: a.resolve, reject: a.reject });
     this.#blockUntil = performance.now() + MAILBOX_BLOCK_MS;
   }
 
-  #publish(op: number, offset: number, value: number, size: number): number {
+  /** Publish one access: its sequence number, or null when the fence refused it. */
+  #publish(op: number, offset: number, value: number, size: number): number | null {
+    const fence = this.#fence;
+    if (fence === null) return this.#publishNow(op, offset, value, size);
+    if (!fence.enter()) return null;
+    try {
+      return this.#publishNow(op, offset, value, size);
+    } finally {
+      fence.exit();
+    }
+  }
+
+  #publishNow(op: number, offset: number, value: number, size: number): number {
     const m = this.#mailbox;
     const seq = (Atomics.load(m, MailboxWord.REQ) + 1) | 0;
     const at = entryAt(seq);

@@ -86,7 +86,7 @@ const EVENTQ = 1;
 
 async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKindInstance> {
   const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
-  const port = new MailboxPort(ctl.mailbox, ctx.bells, ctx.deviceThread);
+  const port = new MailboxPort(ctl.mailbox, ctx.bells, ctx.deviceThread, undefined, ctx.fence);
   const init = await initDevice(port, {
     deviceId: VIRTIO_ID_IOMMU,
     supported: DRIVER_FEATURES,
@@ -126,7 +126,16 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
   if (driver.fillEvents()) kick(EVENTQ);
   // The lab stops, or this guest crashed (its generation ended: a successor may start).
   const stopped = () => stopRequested(bells, ctx.thread) || !ctx.fence.current();
-  const requests = guestIommuRequests({ driver, spec, vm: ctx.vm, counters, kick, post, stopped });
+  const requests = guestIommuRequests({
+    driver,
+    spec,
+    vm: ctx.vm,
+    counters,
+    kick,
+    post,
+    stopped,
+    guard: (fn, otherwise) => ctx.fence.guard(fn, otherwise),
+  });
   const { collect, readFaults, dmas, revoke, service } = requests;
   ctx.iommu = service;
 

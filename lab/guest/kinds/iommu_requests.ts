@@ -84,6 +84,12 @@ export interface GuestIommuRequestsOptions {
   timeoutMs?: number;
   /** True once the guest must stop (its VM crashed): the NICs' mapping waits give up. */
   stopped?: () => boolean;
+  /**
+   * Run `fn`, which writes the requestq or the eventq, as a section of the guest's generation
+   * (`GuestFence.guard`: `otherwise` once it ended, a crashed guest's request staged nothing);
+   * default: run it.
+   */
+  guard?: <T>(fn: () => T, otherwise: T) => T;
 }
 
 /** The running requests of a guest's virtio-iommu driver (see the module's doc). */
@@ -147,6 +153,7 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
   const now = opts.now ?? (() => performance.now());
   const pause = opts.pause ?? pauseInGuest;
   const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
+  const guard = opts.guard ?? (<T>(fn: () => T, _otherwise: T) => fn());
   // The kind's own requests not yet completed, by token. A ticket leaves at its request's first
   // completion, with its status: the driver hands the freed token out again at once (to a NIC's
   // MAP, or to another request of the kind's, whose ticket must not take this one's place).
@@ -155,7 +162,7 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
   const dmas = new Map<number, GuestDma>();
 
   const collect = (): number => {
-    const done = driver.collect();
+    const done = guard(() => driver.collect(), []);
     if (done.length > 0) { for (const d of dmas.values()) d.complete(done); }
     for (const c of done) {
       if (c.status === IommuStatus.OK) counters[IommuDriverCounter.completedOk]++;
@@ -170,7 +177,7 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
   };
 
   const readFaults = (): number => {
-    const reports = driver.readEvents();
+    const reports = guard(() => driver.readEvents(), []);
     for (const f of reports) {
       counters[IommuDriverCounter.faultReports]++;
       counters[IommuDriverCounter.lastFaultIova] = f.address ?? -1;
@@ -189,13 +196,12 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
         },
       });
     }
-    if (reports.length > 0 && driver.fillEvents()) kick(EVENTQ);
+    if (reports.length > 0 && guard(() => driver.fillEvents(), false)) kick(EVENTQ);
     return reports.length;
   };
 
   const publish = () => {
-    driver.publish();
-    kick(REQUESTQ);
+    if (guard(() => (driver.publish(), true), false)) kick(REQUESTQ);
   };
 
   // Each endpoint's window, as `prepare` set it up, and the windows `revoke` took back.
@@ -231,7 +237,8 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
     const started = kicked;
     // Bounded by the deadline: room comes back, or the caller hears `ring-full`.
     for (;;) {
-      const r = request();
+      // A crashed guest's request gives up (null): it stages nothing.
+      const r = guard(request, null);
       if (r !== null && r.ok) {
         const ticket: Ticket = { token: r.value, status: undefined };
         waiting.set(r.value, ticket);

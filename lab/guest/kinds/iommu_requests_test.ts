@@ -244,3 +244,21 @@ Deno.test("a revocation the driver refuses for a reason other than room says why
   );
   assert.match(refused.hint ?? "", /please report it/);
 });
+
+Deno.test("a crashed guest's iommu requests stage and publish nothing (its fence refuses them)", async () => {
+  // Before, a workload's request staged after the crash (the rest of the old guest's task) wrote
+  // the requestq the new guest's driver had taken.
+  const r = iommuRig("split", { size: 16 });
+  let current = true;
+  const requests = guestIommuRequests({
+    ...eth0Static(r.driver),
+    timeoutMs: TIMEOUT_MS,
+    guard: (fn, otherwise) => current ? fn() : otherwise,
+  });
+  current = false;
+  const inFlight = r.driver.inFlight;
+  await assert.rejects(requests.service.prepare(0, WINDOW, WINDOW), /no request/);
+  assert.equal(r.driver.inFlight, inFlight);
+  assert.equal(requests.collect(), 0);
+  assert.ok(r.dma.resolve(WINDOW.gpa, 64, "write") < 0, "nothing was mapped");
+});

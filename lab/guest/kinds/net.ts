@@ -272,7 +272,7 @@ async function dmaWindow(ctx: GuestContext, spec: NetDeviceSpec): Promise<NicMem
 /** Bring up one NIC's driver. */
 async function startNic(ctx: GuestContext, spec: NetDeviceSpec): Promise<GuestNic> {
   const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
-  const port = new MailboxPort(ctl.mailbox, ctx.bells, ctx.deviceThread);
+  const port = new MailboxPort(ctl.mailbox, ctx.bells, ctx.deviceThread, undefined, ctx.fence);
   const memory: NicMemory = spec.iommu === null
     ? { rings: ctx.alloc, buffers: ctx.alloc }
     : await dmaWindow(ctx, spec);

@@ -271,7 +271,7 @@ async function start(
     }
     // Probe the vhost-pci-net device as a driver does (it has no queues of its own).
     const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
-    const port = new MailboxPort(ctl.mailbox, ctx.bells, ctx.deviceThread);
+    const port = new MailboxPort(ctl.mailbox, ctx.bells, ctx.deviceThread, undefined, ctx.fence);
     const initOpts: DriverInitOptions = {
       deviceId: VHOST_PCI_NET_DEVICE_ID,
       supported: featureSet([Feature.VERSION_1]),

@@ -70,7 +70,7 @@ const IDLE: GuestKindInstance = {
 
 async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKindInstance> {
   const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
-  const port = new MailboxPort(ctl.mailbox, ctx.bells, ctx.deviceThread);
+  const port = new MailboxPort(ctl.mailbox, ctx.bells, ctx.deviceThread, undefined, ctx.fence);
   const init = await initDevice(port, {
     deviceId: DeviceId.VSOCK,
     supported: DRIVER_FEATURES,

@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { GuestFence } from "./fence.ts";
+import { createDoorbells, endGeneration, guestsInside } from "../wire/doorbell.ts";
+import { MailboxPort } from "../wire/mailbox.ts";
+import { MAILBOX_WORDS, MailboxWord } from "../wire/control.ts";
+
+Deno.test("a section counts itself while under way, once however nested, and none starts once its generation ended", () => {
+  const bells = createDoorbells(2);
+  const fence = new GuestFence(bells, 1, 0);
+  assert.ok(fence.enter());
+  assert.ok(fence.enter());
+  assert.equal(guestsInside(bells, 1), 1);
+  fence.exit();
+  assert.equal(guestsInside(bells, 1), 1);
+  // Ended while under way: the section goes on to its end, the reboot waits for it.
+  endGeneration(bells, 1);
+  assert.equal(guestsInside(bells, 1), 1);
+  fence.exit();
+  assert.equal(guestsInside(bells, 1), 0);
+  assert.equal(fence.enter(), false);
+  assert.equal(guestsInside(bells, 1), 0);
+  assert.equal(fence.guard(() => "written", "fenced"), "fenced");
+  // A throw ends its section too.
+  const next = new GuestFence(bells, 1, 1);
+  assert.throws(() =>
+    next.guard(() => {
+      throw new Error("bug");
+    }, null)
+  );
+  assert.equal(guestsInside(bells, 1), 0);
+});
+
+Deno.test("a crashed guest's register accesses are not published: its successor's device worker never sees them", async () => {
+  // Before, a crashed guest's rest of a task (a reset's next register write) reached the
+  // mailbox, which the successor's device worker serves as the new guest's.
+  const bells = createDoorbells(2);
+  const mailbox = new Int32Array(new SharedArrayBuffer(MAILBOX_WORDS * 4));
+  const fence = new GuestFence(bells, 0, 0);
+  const port = new MailboxPort(mailbox, bells, 1, 50, fence);
+  await port.write(0x070, 1);
+  assert.equal(Atomics.load(mailbox, MailboxWord.REQ), 1);
+  endGeneration(bells, 0);
+  await port.write(0x070, 0);
+  void port.read(0x000); // never answered: the dead guest's read went nowhere
+  assert.equal(Atomics.load(mailbox, MailboxWord.REQ), 1);
+  assert.equal(guestsInside(bells, 0), 0);
+});
