@@ -45,3 +45,21 @@ Deno.test("a crashed guest's register accesses are not published: its successor'
   assert.equal(Atomics.load(mailbox, MailboxWord.REQ), 1);
   assert.equal(guestsInside(bells, 0), 0);
 });
+
+Deno.test("a crashed guest's read asked before the crash is not answered after it: its flow goes no further", async () => {
+  // Before, the reboot's move of ACK up to REQ (the dead guest's queued accesses dropped) answered
+  // the dead guest's pending read with what no device wrote, and its reset or bring-up went on.
+  const bells = createDoorbells(2);
+  const mailbox = new Int32Array(new SharedArrayBuffer(MAILBOX_WORDS * 4));
+  const fence = new GuestFence(bells, 0, 0);
+  const port = new MailboxPort(mailbox, bells, 1, 50, fence);
+  let answered = false;
+  const read = port.read(0x070).then(() => answered = true, () => {});
+  endGeneration(bells, 0);
+  Atomics.store(mailbox, MailboxWord.ACK, Atomics.load(mailbox, MailboxWord.REQ));
+  await port.write(0x070, 0); // collects the answers first
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(answered, false);
+  assert.equal(port.pending, 0);
+  void read;
+});

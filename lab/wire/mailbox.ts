@@ -81,8 +81,9 @@ interface HeldAccess {
 }
 
 /**
- * What a port publishes its accesses through, when given: the guest's fence
- * (`lab/guest/fence.ts`). `enter` false: the guest that asks is gone, publish nothing.
+ * What a port publishes its accesses and collects its answers through, when given: the guest's
+ * fence (`lab/guest/fence.ts`). `enter` false: the guest that asks is gone, publish nothing and
+ * answer nothing.
  */
 export interface AccessFence {
   /** Start a section; false when the guest's generation ended. */
@@ -266,6 +267,23 @@ export class MailboxPort {
    * between observing `ACK` and taking a result.
    */
   #reap(): number {
+    const fence = this.#fence;
+    if (fence === null) return this.#reapNow();
+    // A crashed guest's reads are never answered: its flow (a reset, a bring-up) goes no further
+    // (the reboot moves ACK up to REQ: what it would read there no device wrote).
+    if (!fence.enter()) {
+      this.#reads.length = 0;
+      this.#held.length = 0;
+      return 0;
+    }
+    try {
+      return this.#reapNow();
+    } finally {
+      fence.exit();
+    }
+  }
+
+  #reapNow(): number {
     const m = this.#mailbox;
     // Observe the answers: pairs with the publish of ACK in serveMailbox.
     const ack = Atomics.load(m, MailboxWord.ACK);
