@@ -54,23 +54,25 @@ export const OLD_GUEST_WAIT_MS = 1000;
 /**
  * Wait (bounded by `timeoutMs`, the main thread free meanwhile) until no section of a guest of an
  * ended generation is under way on guest thread `thread` (`endGeneration` first): from then on
- * the old guest writes nothing, whenever the rest of its task runs. Resolves to whether none was.
+ * the old guest writes nothing, whenever the rest of its task runs. Ends at once when `stopped()`
+ * (the lab stops: its `wait` no longer waits). Resolves to whether none was under way.
  *
  * @example
  * ```ts ignore
  * endGeneration(parts.bells, v.guestThread);
- * await oldGuestOut(parts.bells, v.guestThread, (ms) => host.wait(ms), OLD_GUEST_WAIT_MS);
+ * await oldGuestOut(parts.bells, v.guestThread, (ms) => host.wait(ms), () => host.stopped(), 1000);
  * ```
  */
 export async function oldGuestOut(
   bells: Int32Array,
   thread: number,
   wait: (ms: number) => Promise<void>,
+  stopped: () => boolean,
   timeoutMs: number,
 ): Promise<boolean> {
   const end = performance.now() + timeoutMs;
   while (guestsInside(bells, thread) > 0) {
-    if (performance.now() >= end) return false;
+    if (stopped() || performance.now() >= end) return false;
     await wait(1);
   }
   return true;
@@ -479,7 +481,13 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
     }
     // A guest descheduled mid-section resumes whenever its CPU comes back and finishes it (the
     // rest of its rings' writes): the new guest takes the same memory once it is over.
-    await oldGuestOut(parts.bells, v.guestThread, (ms) => host.wait(ms), OLD_GUEST_WAIT_MS);
+    await oldGuestOut(
+      parts.bells,
+      v.guestThread,
+      (ms) => host.wait(ms),
+      () => host.stopped(),
+      OLD_GUEST_WAIT_MS,
+    );
     if (host.stopped()) return;
     host.phase?.("guest-start");
     const booted = host.bootGuest(vm);

@@ -10,12 +10,12 @@ import assert from "node:assert/strict";
 import { initRegFile } from "../devices/virtio/mmio.ts";
 import { planLab } from "./plan.ts";
 import { parseTopology } from "./topology/load.ts";
-import { crashAndReboot, type CrashHost, type RebootParts } from "./vm_reboot.ts";
+import { crashAndReboot, type CrashHost, oldGuestOut, type RebootParts } from "./vm_reboot.ts";
 import { deviceControl } from "./wire/control.ts";
 import { EventLog } from "./events.ts";
 import { waitForValue, within } from "./testing.ts";
 import type { WorkerHandle, WorkerSet } from "./workers.ts";
-import { createDoorbells, guestGeneration } from "./wire/doorbell.ts";
+import { createDoorbells, endGeneration, guestGeneration } from "./wire/doorbell.ts";
 import { GuestFence } from "./guest/fence.ts";
 
 function parts(): RebootParts {
@@ -138,4 +138,20 @@ Deno.test("a crashed guest with no section under way: its successor starts at on
   await within(5000, "the reboot's end", crashAndReboot("b", host));
   await waitForValue("the new guest's start", () => startedAs, 1000);
   assert.equal(startedAs, before + 1);
+});
+
+Deno.test("the wait for a crashed guest's sections ends when the lab stops, and at its bound", async () => {
+  // The lab's wait resolves at once once it stops: without a look at `stopped`, the wait for a
+  // section that never ends spun the main thread to its bound.
+  const bells = createDoorbells(1);
+  const old = new GuestFence(bells, 0, 0);
+  assert.ok(old.enter());
+  endGeneration(bells, 0);
+  let waits = 0;
+  const at = (ms: number) => (waits++, new Promise<void>((r) => setTimeout(r, ms)));
+  assert.equal(await oldGuestOut(bells, 0, () => Promise.resolve(), () => true, 60_000), false);
+  assert.equal(await oldGuestOut(bells, 0, at, () => false, 20), false);
+  assert.ok(waits >= 1);
+  old.exit();
+  assert.equal(await oldGuestOut(bells, 0, at, () => false, 20), true);
 });
