@@ -132,7 +132,7 @@ export class MailboxPort {
    * @param timeoutMs how long a read (or a write into a full FIFO) may wait without the device
    * worker performing any request before it fails
    * @param fence the guest's fence: an access is published as its section, and one of a guest
-   * whose generation ended is not published at all (a read never answers, a write is lost)
+   * whose generation ended is not published at all, nor ever completes
    */
   constructor(
     mailbox: Int32Array,
@@ -191,7 +191,10 @@ export class MailboxPort {
     this.#writes++;
     this.#reap();
     if (this.#held.length === 0 && this.#room() > 0) {
-      this.#publish(MailboxOp.WRITE, offset, value, size);
+      // A crashed guest's write never completes (`#start`).
+      if (this.#publish(MailboxOp.WRITE, offset, value, size) === null) {
+        return new Promise(() => {});
+      }
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
@@ -221,16 +224,17 @@ export class MailboxPort {
   }
 
   /**
-   * Publish `a` (there is room): a write is done, a read waits for its answer (forever when the
-   * guest's generation ended: a dead CPU's access never completes).
+   * Publish `a` (there is room): a write is done, a read waits for its answer. Neither completes
+   * when the guest's generation ended (a dead CPU's access never does): the flow that asked
+   * (a reset, a bring-up) goes no further, and writes no ring after it.
    */
   #start(a: HeldAccess): void {
     const seq = this.#publish(a.op, a.offset, a.value, a.size);
+    if (seq === null) return;
     if (a.op === MailboxOp.WRITE) {
       a.resolve(0);
       return;
     }
-    if (seq === null) return;
     this.#reads.push({ seq, offset: a.offset, resolve: a.resolve, reject: a.reject });
     this.#blockUntil = performance.now() + MAILBOX_BLOCK_MS;
   }
