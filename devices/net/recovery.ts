@@ -50,16 +50,29 @@ export async function recoverNet(
 ): Promise<Result<NetRecovery, DriverInitError | NetReattachError>> {
   // What the device returned before it stopped was sent: reclaimed, not counted dropped by
   // `reattach` (a driver whose queue broke reads nothing more from it).
-  o.driver.reclaimTx();
+  const reclaim = () => (o.driver.reclaimTx(), true);
+  if (!(o.opts.section?.(reclaim, false) ?? reclaim())) return await new Promise<never>(() => {});
   const r = await reinitDevice(port, o.opts, o.previous);
   if (!r.ok) return r;
   const [rx, tx] = r.value.queues;
-  const a = o.driver.reattach(rx, tx);
+  const attach = () => {
+    const a = o.driver.reattach(rx, tx);
+    if (!a.ok) return a;
+    o.driver.fillRx();
+    return ok(o.driver.flush());
+  };
+  // Rings written: a section of the driver's CPU (`DriverInitOptions.section`); a gone CPU's
+  // recovery goes no further (it never settles).
+  const section = o.opts.section;
+  const a = section === undefined ? attach() : section<ReturnType<typeof attach> | null>(
+    attach,
+    null,
+  );
+  if (a === null) return await new Promise<never>(() => {});
   if (!a.ok) {
     // Stop the device before its rings go back to the allocator; keep them if it will not stop.
     if ((await resetDevice(port)).ok) { for (const gpa of r.value.pages) o.opts.alloc.free(gpa); }
     return err(a.error);
   }
-  o.driver.fillRx();
-  return ok({ device: r.value, kick: o.driver.flush() });
+  return ok({ device: r.value, kick: a.value });
 }

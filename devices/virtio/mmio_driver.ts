@@ -76,6 +76,12 @@ export interface DriverInitOptions {
   readonly ring: RingAccess;
   /** Descriptors per indirect table, when INDIRECT_DESC is negotiated; none by default. */
   readonly indirectEntries?: number;
+  /**
+   * Run `fn`, which writes guest memory (a queue's rings), or answer `otherwise` when the driver's
+   * CPU is gone (a crashed VM's guest: `lab/guest/fence.ts`), in which case the initialisation
+   * goes no further and never settles. Default: run it.
+   */
+  readonly section?: <T>(fn: () => T, otherwise: T) => T;
 }
 
 /** A device the driver initialised: DRIVER_OK is set. */
@@ -445,7 +451,13 @@ export async function initAfterReset(
     const indirect: IndirectArea | null = indirectBytes > 0
       ? { gpa: addrs[3], entries: opts.indirectEntries! }
       : null;
-    const q = createDriverQueue(opts.mem, opts.ring, config, indirect);
+    const make = () => createDriverQueue(opts.mem, opts.ring, config, indirect);
+    const q = opts.section === undefined ? make() : opts.section<ReturnType<typeof make> | null>(
+      make,
+      null,
+    );
+    // A gone CPU's initialisation goes no further (it never settles).
+    if (q === null) return await new Promise<never>(() => {});
     if (!q.ok) return await fail({ kind: "queue-setup", queue, cause: q.error });
     await port.write(MmioReg.QUEUE_SEL, queue);
     await port.write(MmioReg.QUEUE_SIZE, size);

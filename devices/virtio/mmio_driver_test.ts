@@ -441,3 +441,23 @@ Deno.test("over posted writes, a bring-up pays one round trip per batch of reads
     assert.equal(stats.servedAfterLastRead, 0);
   }
 });
+
+Deno.test("initDevice whose driver's CPU is gone (its section refused) sets up no queue and never settles", async () => {
+  // Before, a crashed VM's guest went on with a bring-up or reset under way at the crash: its
+  // rings written into memory its successor had taken.
+  const w = world("split");
+  let asked = 0;
+  const free = w.alloc.freePages;
+  let settled = false;
+  void w.init({
+    section: <T>(_fn: () => T, otherwise: T) => (asked++, otherwise),
+  }).then(() => settled = true);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(settled, false);
+  assert.equal(asked, 1);
+  assert.equal(w.t.read(MmioReg.QUEUE_READY), 0);
+  assert.equal(w.model.activations.length, 0);
+  // Its pages were taken (the allocator is the dead guest's own), nothing was written in them.
+  assert.ok(w.alloc.freePages < free);
+  assert.ok(w.mem.u8.every((b) => b === 0));
+});

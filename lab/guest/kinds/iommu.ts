@@ -94,6 +94,8 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
     mem: ctx.mem,
     alloc: ctx.alloc,
     ring: ctx.ring,
+    // Rings written as sections of this guest's generation (a crashed guest's set-up stops).
+    section: (fn, otherwise) => ctx.fence.guard(fn, otherwise),
   });
   if (!init.ok) {
     const queues = spec.queues.map((q) => q.name);

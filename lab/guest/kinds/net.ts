@@ -283,6 +283,8 @@ async function startNic(ctx: GuestContext, spec: NetDeviceSpec): Promise<GuestNi
     mem: ctx.mem,
     alloc: memory.rings,
     ring: ctx.ring,
+    // Rings written as sections of this guest's generation (a crashed guest's set-up stops).
+    section: (fn, otherwise) => ctx.fence.guard(fn, otherwise),
     // Tables for the longest chain the driver builds at this MTU (the device reports it too).
     indirectEntries: indirectEntriesFor(spec.mtu),
   };
@@ -412,7 +414,10 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
     // buffer meanwhile, so the device returns no more than were posted; a driver whose queue
     // broke reads nothing more from it.
     const input = (frame: Uint8Array, trusted: boolean) => stack.input(index, frame, trusted);
-    while (nic.driver.receive(input, 64) === 64) { /* the next 64 */ }
+    // A section: a configuration interrupt's read (a continuation) may ask for the reset.
+    ctx.fence.guard(() => {
+      while (nic.driver.receive(input, 64) === 64) { /* the next 64 */ }
+    }, undefined);
     nic.resetting = true;
     const t0 = performance.now();
     post({

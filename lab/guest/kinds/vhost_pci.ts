@@ -279,6 +279,8 @@ async function start(
       mem: ctx.mem,
       alloc: ctx.alloc,
       ring: ctx.ring,
+      // Rings written as sections of this guest's generation (a crashed guest's set-up stops).
+      section: (fn, otherwise) => ctx.fence.guard(fn, otherwise),
     };
     const init = await initDevice(port, initOpts);
     if (!init.ok) throw driverStartError(vhostPciDevice(ctx.vm, spec.name), init.error);

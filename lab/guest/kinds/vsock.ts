@@ -78,6 +78,8 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
     mem: ctx.mem,
     alloc: ctx.alloc,
     ring: ctx.ring,
+    // Rings written as sections of this guest's generation (a crashed guest's set-up stops).
+    section: (fn, otherwise) => ctx.fence.guard(fn, otherwise),
   });
   const device = {
     vm: ctx.vm,
