@@ -72,6 +72,19 @@ export class GuestFence {
     return true;
   }
 
+  /**
+   * Start a section that ends once the current run's microtasks have run (one microtask later),
+   * or run inside the section under way: a workload's burst of sends pays the section once, not
+   * per frame (a flood sends each frame apart). False when this guest's generation ended. Still
+   * within the task: a terminated guest ends it within its last task too.
+   */
+  enterBurst(): boolean {
+    if (this.#depth > 0) return true;
+    if (!this.enter()) return false;
+    queueMicrotask(() => this.exit());
+    return true;
+  }
+
   /** End the section {@linkcode enter} started. */
   exit(): void {
     if (--this.#depth === 0) Atomics.sub(this.#bells, this.#insideWord, 1);

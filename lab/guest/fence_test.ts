@@ -67,3 +67,18 @@ Deno.test("a crashed guest's read asked before the crash is not answered after i
   assert.equal(port.pending, 0);
   void read;
 });
+
+Deno.test("a burst's section is counted once and ends after the run's microtasks; none starts once the generation ended", async () => {
+  const bells = createDoorbells(1);
+  const fence = new GuestFence(bells, 0, 0);
+  assert.ok(fence.enterBurst());
+  assert.ok(fence.enterBurst());
+  assert.equal(guestsInside(bells, 0), 1);
+  // Inside it, a loop pass's section nests.
+  assert.equal(fence.guard(() => "written", null), "written");
+  await Promise.resolve();
+  assert.equal(guestsInside(bells, 0), 0);
+  endGeneration(bells, 0);
+  assert.equal(fence.enterBurst(), false);
+  assert.equal(guestsInside(bells, 0), 0);
+});

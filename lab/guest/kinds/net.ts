@@ -158,15 +158,11 @@ class GuestNic implements NetInterface {
   readonly framePhase: number = NET_FRAME_PHASE;
   sendWith(len: number, fill: (buf: Uint8Array) => void, csum = 0): boolean {
     if (this.resetting) return false;
-    // A section of this guest's generation (a crashed guest's workload writes no ring).
-    if (!this.fence.enter()) return false;
-    let sent: boolean;
-    try {
-      sent = this.driver.sendWith(len, fill, csum) ||
-        (this.driver.reclaimTx() > 0 && this.driver.sendWith(len, fill, csum));
-    } finally {
-      this.fence.exit();
-    }
+    // A section of this guest's generation, once per burst (a crashed guest's workload writes no
+    // ring).
+    if (!this.fence.enterBurst()) return false;
+    const sent = this.driver.sendWith(len, fill, csum) ||
+      (this.driver.reclaimTx() > 0 && this.driver.sendWith(len, fill, csum));
     // A frame sent while the loop sleeps is published here. One that found no room wakes the
     // loop, which asks for a transmitq interrupt before it sleeps again (`enableInterrupts`):
     // the sender waits for room (`whenWritable`) that only a reclaim announces.
