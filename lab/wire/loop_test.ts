@@ -604,12 +604,15 @@ Deno.test("a hot loop never blocks while blockUntil says something runs on its e
   assert.equal(counters.wakeupsBlocking + counters.idleSlices, 0, JSON.stringify(counters));
 });
 
-Deno.test("a hot loop blocks until blockUntil's deadline, lets the timer run, then blocks again", async () => {
+/**
+ * One run of the deadline test below: a parked workload's timers, one after the other, 5–8 ms
+ * apart, each the deadline while it is armed; what the loop counted and how late each timer ran.
+ */
+async function timersUnderHotLoop(): Promise<{ late: number[]; slices: number[]; after: number }> {
   const bells = createDoorbells(1);
   const counters = loopCounters();
-  // A parked workload's timers, one after the other, 5–8 ms apart: each is the deadline while
-  // it is armed. Slices are 3 ms with a 1 ms turn between them, so a loop that ignored the
-  // deadline would run a timer up to 3 ms late at some of these phases.
+  // Slices are 3 ms with a 1 ms turn between them, so a loop that ignored the deadline would run
+  // a timer up to 3 ms late at some of these phases.
   let deadline = Infinity;
   const late: number[] = [];
   const slices: number[] = [];
@@ -630,18 +633,27 @@ Deno.test("a hot loop blocks until blockUntil's deadline, lets the timer run, th
   const guard = setTimeout(() => requestStop(bells, 0), 5000);
   await hotLoopUntil(bells, counters, () => deadline);
   clearTimeout(guard);
-  assert.equal(late.length, 13);
-  assert.ok(slices[12] > slices[0], `blocked between the timers: ${slices}`);
-  assert.ok(counters.idleSlices > slices[12], `and after them: ${JSON.stringify(counters)}`);
+  return { late, slices, after: counters.idleSlices };
+}
+
+Deno.test("a hot loop blocks until blockUntil's deadline, lets the timer run, then blocks again", async () => {
   // A slice across a deadline makes its timer up to 3 ms late (about 1.5 ms at the median over
-  // these phases); with none, the event loop's own lateness is a few tenths. The first timer
-  // is left out (it is armed before the loop runs).
-  const rest = late.slice(1).sort((a, b) => a - b);
-  const median = rest[rest.length >> 1];
-  assert.ok(
-    median < 0.9,
-    `timers ran ${median.toFixed(2)} ms late at the median (${rest.map((x) => x.toFixed(1))})`,
-  );
+  // these phases); with none, the event loop's own lateness is a few tenths. The first timer is
+  // left out (it is armed before the loop runs). A machine that stalls the thread for a
+  // millisecond at a time can make one run's timers that late too: a second run decides, where a
+  // loop that ignores the deadline is late in every run.
+  let median = Infinity;
+  let seen = "";
+  for (let attempt = 0; attempt < 2 && median >= 0.9; attempt++) {
+    const { late, slices, after } = await timersUnderHotLoop();
+    assert.equal(late.length, 13);
+    assert.ok(slices[12] > slices[0], `blocked between the timers: ${slices}`);
+    assert.ok(after > slices[12], `and after them: ${after} slices`);
+    const rest = late.slice(1).sort((a, b) => a - b);
+    median = rest[rest.length >> 1];
+    seen += ` (${rest.map((x) => x.toFixed(1))})`;
+  }
+  assert.ok(median < 0.9, `timers ran ${median.toFixed(2)} ms late at the median${seen}`);
 });
 
 Deno.test("a lab's threads wait hot for VLAB_HOT_MS ms, 50 by default; a loop without hotMs never", async () => {
