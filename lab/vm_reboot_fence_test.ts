@@ -7,30 +7,12 @@
  */
 
 import assert from "node:assert/strict";
-import { initRegFile } from "../devices/virtio/mmio.ts";
-import { planLab } from "./plan.ts";
-import { parseTopology } from "./topology/load.ts";
-import { crashAndReboot, type CrashHost, oldGuestOut, type RebootParts } from "./vm_reboot.ts";
-import { deviceControl } from "./wire/control.ts";
-import { EventLog } from "./events.ts";
+import { fakeCrashHost, rebootParts } from "./vm_reboot_testing.ts";
+import { crashAndReboot, oldGuestOut } from "./vm_reboot.ts";
 import { waitForValue, within } from "./testing.ts";
 import type { WorkerHandle, WorkerSet } from "./workers.ts";
 import { createDoorbells, endGeneration, guestGeneration } from "./wire/doorbell.ts";
 import { GuestFence } from "./guest/fence.ts";
-
-function parts(): RebootParts {
-  const text = Deno.readTextFileSync(new URL("../topologies/pair.yaml", import.meta.url));
-  const t = parseTopology(text, "pair.yaml");
-  assert.ok(t.ok);
-  const plan = planLab(t.value);
-  const controls = plan.vms.map((v) => new SharedArrayBuffer(v.controlBytes));
-  plan.vms.forEach((v, i) =>
-    v.control.devices.forEach((slot) => {
-      initRegFile(deviceControl(controls[i], slot).regs, slot.queueState.length);
-    })
-  );
-  return { plan, controls, bells: createDoorbells(plan.threads.length) };
-}
 
 /** Longer than the 20 ms the reboot gave the old guest before (`OLD_GUEST_GRACE_MS`). */
 const STALL_MS = 100;
@@ -39,7 +21,7 @@ Deno.test("a crashed guest stalled mid-pass: its successor starts once the pass 
   // Before, the new guest started 20 ms after the crash, with the stop word cleared, whatever
   // the old guest was doing: one descheduled mid-pass resumed afterwards and finished its pass
   // (descriptors, avail entries) in rings the new guest had taken.
-  const p = parts();
+  const p = rebootParts("pair");
   const b = p.plan.vms.find((v) => v.name === "b")!;
   const thread = b.guestThread;
   // A ring word of b's guest memory: its avail index, say.
@@ -59,26 +41,15 @@ Deno.test("a crashed guest stalled mid-pass: its successor starts once the pass 
     answerPending: () => {},
   } as unknown as WorkerSet;
   let started: number | null = null;
-  const host: CrashHost = {
-    parts: p,
+  const host = fakeCrashHost(p, {
     workers,
-    events: new EventLog(null),
-    rebooting: new Map(),
-    iommuOf: () => null,
-    powerCycle: (_vm, between) => between(),
-    bootMs: 0,
-    wait: (ms) => new Promise((resolve) => setTimeout(resolve, Math.ceil(ms))),
     bootGuest: () => {
       started = performance.now();
       // The new guest takes the ring: it starts it at 0.
       availIdx[0] = 0;
       return Promise.resolve();
     },
-    stopped: () => false,
-    linkUp: () => true,
-    carrier: () => {},
-    cuts: () => [],
-  };
+  });
   const done = crashAndReboot("b", host);
   try {
     assert.ok(terminated);
@@ -107,34 +78,23 @@ Deno.test("a crashed guest stalled mid-pass: its successor starts once the pass 
 });
 
 Deno.test("a crashed guest with no section under way: its successor starts at once", async () => {
-  const p = parts();
+  const p = rebootParts("pair");
   const b = p.plan.vms.find((v) => v.name === "b")!;
   const before = guestGeneration(p.bells, b.guestThread);
   let startedAs: number | null = null;
   const worker = { terminate: () => {}, onmessage: null, onerror: null };
-  const host: CrashHost = {
-    parts: p,
+  const host = fakeCrashHost(p, {
     workers: {
       take: () => ({ owner: "b", kind: "guest", worker }),
       find: () => undefined,
       postControl: () => {},
       answerPending: () => {},
     } as unknown as WorkerSet,
-    events: new EventLog(null),
-    rebooting: new Map(),
-    iommuOf: () => null,
-    powerCycle: (_vm, between) => between(),
-    bootMs: 0,
-    wait: (ms) => new Promise((resolve) => setTimeout(resolve, Math.ceil(ms))),
     bootGuest: () => {
       startedAs = guestGeneration(p.bells, b.guestThread);
       return Promise.resolve();
     },
-    stopped: () => false,
-    linkUp: () => true,
-    carrier: () => {},
-    cuts: () => [],
-  };
+  });
   await within(5000, "the reboot's end", crashAndReboot("b", host));
   await waitForValue("the new guest's start", () => startedAs, 1000);
   assert.equal(startedAs, before + 1);

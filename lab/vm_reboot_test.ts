@@ -1,13 +1,11 @@
 import assert from "node:assert/strict";
 import { VhostPciCounter, VhostPciState } from "../devices/vhost_pci/config.ts";
 import { initRegFile, QueueWord, queueWord, RegFileWord } from "../devices/virtio/mmio.ts";
-import { planLab } from "./plan.ts";
 import { Viommu } from "../devices/iommu/viommu.ts";
 import { iommuCapacity } from "./kinds/mod.ts";
-import { parseTopology } from "./topology/load.ts";
+import { fakeCrashHost, rebootParts } from "./vm_reboot_testing.ts";
 import {
   crashAndReboot,
-  type CrashHost,
   dropDeadPeer,
   dropQueuedAccesses,
   dropServedLinks,
@@ -22,22 +20,9 @@ import { EventLog } from "./events.ts";
 import { waitForValue, within } from "./testing.ts";
 import type { WorkerHandle, WorkerSet } from "./workers.ts";
 import type { ToWorker } from "./wire/messages.ts";
-import { createDoorbells, DoorbellWord, readDoorbellWord } from "./wire/doorbell.ts";
+import { DoorbellWord, readDoorbellWord } from "./wire/doorbell.ts";
 
-function parts(): RebootParts {
-  const text = Deno.readTextFileSync(new URL("../topologies/vhost-pci.yaml", import.meta.url));
-  const t = parseTopology(text, "vhost-pci.yaml");
-  assert.ok(t.ok);
-  const plan = planLab(t.value);
-  const controls = plan.vms.map((v) => new SharedArrayBuffer(v.controlBytes));
-  plan.vms.forEach((v, i) =>
-    v.control.devices.forEach((slot) => {
-      const regs = deviceControl(controls[i], slot).regs;
-      initRegFile(regs, slot.queueState.length);
-    })
-  );
-  return { plan, controls, bells: createDoorbells(plan.threads.length) };
-}
+const parts = () => rebootParts("vhost-pci");
 
 const aRegs = (p: RebootParts) =>
   deviceControl(
@@ -182,24 +167,15 @@ Deno.test("a rebooted b gets its vhost-pci link's down state and the partitions 
     answerPending: () => {},
   } as unknown as WorkerSet;
   let up!: () => void;
-  const host: CrashHost = {
-    parts: p,
+  const host = fakeCrashHost(p, {
     workers,
-    events: new EventLog(null),
-    rebooting: new Map(),
-    iommuOf: () => null,
-    powerCycle: (_vm, between) => between(),
-    bootMs: 0,
-    wait: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     bootGuest: () => {
       order.push("spawned");
       return new Promise<void>((resolve) => up = () => (order.push("up"), resolve()));
     },
-    stopped: () => false,
     linkUp: (name) => name !== link.name,
-    carrier: () => {},
     cuts: () => [["02:00:00:00:00:01", "02:00:00:00:00:02"]],
-  };
+  });
   const done = crashAndReboot("b", host);
   await waitForValue("the new guest's spawn", () => order.includes("spawned") || null, 5000);
   await new Promise((resolve) => setTimeout(resolve, 0));
