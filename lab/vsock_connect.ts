@@ -147,16 +147,31 @@ async function readLine(conn: Deno.UnixConn): Promise<string | null> {
   return null;
 }
 
-/** Bytes a {@linkcode LabVsockConn}'s `readable` reads at a time. */
+/** Bytes a {@linkcode LabVsockConn}'s `readable` and its read ahead read at a time. */
 const READ_CHUNK = 64 * 1024;
+
+/** Bytes read ahead of the script at most (and one chunk more): the rest waits in the socket. */
+const READ_AHEAD = 64 * 1024;
+
+/** How the stream ended: `cut` when it ended after the lab's stop; `error` when a read failed. */
+interface End {
+  cut: boolean;
+  error?: { value: unknown };
+}
 
 /**
  * A host vsock stream as a script holds it (`VmHandle.vsockConnect`): the Unix socket, whose end
  * of stream says how it ended. The guest's close reads as the end (`read` answers null, as a
  * socket's does); the lab's stop, which closes every host socket of its VMs, used to read the
- * same, so a script took a stream cut by `vlab down` for one the guest had sent whole. Once
- * `stopped()` says the lab stopped, the end of the stream (and a write) throws `cut()`, a
+ * same, so a script took a stream cut by `vlab down` for one the guest had sent whole. An end
+ * that comes once `stopped()` says the lab stopped (and a write then) throws `cut()`, a
  * `LabError` (`no-lab`), from `read` and `write` and through `readable` and `writable` alike.
+ *
+ * Which came first is decided when the end reaches this process, not when the script reads it:
+ * reads run ahead of the script's while fewer than 64 KiB wait for it, so a guest's close that
+ * came before the lab's stop, behind at most that many unread bytes, still reads as the end after
+ * them (it threw `no-lab` when the script read it after the stop). Behind more, the end waits in
+ * the socket unseen, and one the lab's stop finds there reads as its cut.
  *
  * @example
  * ```ts ignore
@@ -171,6 +186,14 @@ export class LabVsockConn implements Deno.UnixConn {
   readonly #cut: () => LabError;
   #readable: ReadableStream<Uint8Array<ArrayBuffer>> | null = null;
   #writable: WritableStream<Uint8Array<ArrayBufferLike>> | null = null;
+  /** Bytes read ahead, in order, that the script has not read yet (`#queued` of them). */
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  /** How the stream ended, once a read ahead met its end. */
+  #end: End | null = null;
+  #pumping = false;
+  /** Resolved (and replaced) when a read ahead queued bytes or met the end. */
+  #news = Promise.withResolvers<void>();
 
   /**
    * @param conn the socket, past its `CONNECT`/`OK`
@@ -180,6 +203,7 @@ export class LabVsockConn implements Deno.UnixConn {
     this.#conn = conn;
     this.#stopped = o.stopped;
     this.#cut = o.cut;
+    this.#pump();
   }
 
   /** The local address (the host's end of `vsock.sock`). */
@@ -194,18 +218,65 @@ export class LabVsockConn implements Deno.UnixConn {
 
   /**
    * Read into `p`: the bytes read, or null at the end of the stream the guest closed. Throws the
-   * `no-lab` `LabError` when the stream ended because the lab stopped.
+   * `no-lab` `LabError` when the stream ended because the lab stopped (its end came after the
+   * stop).
    */
   async read(p: Uint8Array): Promise<number | null> {
-    let n: number | null;
-    try {
-      n = await this.#conn.read(p);
-    } catch (e) {
-      if (this.#stopped()) throw this.#cut();
-      throw e;
+    if (p.length === 0) return 0;
+    while (this.#queue.length === 0) {
+      const end = this.#end;
+      if (end !== null) {
+        if (end.cut) throw this.#cut();
+        if (end.error !== undefined) throw end.error.value;
+        return null;
+      }
+      await this.#news.promise;
     }
-    if (n === null && this.#stopped()) throw this.#cut();
+    const head = this.#queue[0];
+    const n = Math.min(p.length, head.length);
+    p.set(head.subarray(0, n));
+    if (n === head.length) this.#queue.shift();
+    else this.#queue[0] = head.subarray(n);
+    this.#queued -= n;
+    this.#pump();
     return n;
+  }
+
+  /**
+   * Read the socket ahead of the script while fewer than `READ_AHEAD` bytes wait, until its end;
+   * the end (or a failed read) notes whether the lab had stopped when it came.
+   */
+  #pump(): void {
+    if (this.#pumping || this.#end !== null || this.#queued >= READ_AHEAD) return;
+    this.#pumping = true;
+    void (async () => {
+      const buf = new Uint8Array(READ_CHUNK);
+      while (this.#end === null && this.#queued < READ_AHEAD) {
+        let n: number | null;
+        try {
+          n = await this.#conn.read(buf);
+        } catch (e) {
+          this.#end = { cut: this.#stopped(), error: { value: e } };
+          break;
+        }
+        if (n === null) {
+          this.#end = { cut: this.#stopped() };
+          break;
+        }
+        if (n === 0) continue;
+        this.#queue.push(buf.slice(0, n));
+        this.#queued += n;
+        this.#tell();
+      }
+      this.#pumping = false;
+      this.#tell();
+    })();
+  }
+
+  /** Wake the reads waiting for bytes or the end. */
+  #tell(): void {
+    this.#news.resolve();
+    this.#news = Promise.withResolvers<void>();
   }
 
   /** Write `p`; throws the `no-lab` `LabError` once the lab stopped (it was a broken pipe). */

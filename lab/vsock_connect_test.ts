@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { LabError } from "./errors.ts";
-import { vmNotServing, vsockConnect } from "./vsock_connect.ts";
+import { LabVsockConn, vmNotServing, vsockConnect } from "./vsock_connect.ts";
 
 Deno.test("vsockConnect to a VM that crashed and is rebooting says so, before any socket (it read as refused or as a socket that cannot be opened)", async () => {
   // No socket at this path: a connect that tried it would be control-error.
@@ -50,4 +50,74 @@ Deno.test("vsockConnect to a socket file nobody serves says so in one line", asy
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+/**
+ * A socket whose reads give `chunks` (bytes already in it) and then its end, at once or once
+ * `end` resolves; `reads` counts the reads asked of it.
+ */
+function socketWith(chunks: Uint8Array[], end?: Promise<void>) {
+  let reads = 0;
+  const conn = {
+    read: async (p: Uint8Array) => {
+      const i = reads++;
+      if (i >= chunks.length) {
+        await end;
+        return null;
+      }
+      p.set(chunks[i]);
+      return chunks[i].length;
+    },
+    close: () => {},
+  } as unknown as Deno.UnixConn;
+  return { conn, reads: () => reads };
+}
+
+/** Let every settled read run its continuations (the socket's reads resolve in microtasks). */
+const aTurn = () => new Promise((r) => setTimeout(r, 0));
+
+const HI = new TextEncoder().encode("hi");
+
+Deno.test("LabVsockConn: a guest's close that came before the lab's stop reads as the end after its bytes; one that came after throws no-lab", async () => {
+  const cut = () => new LabError("no-lab", "cut short", "hint");
+  let stopped = false;
+  const o = { stopped: () => stopped, cut };
+  // The guest sent "hi" and closed; the lab stopped before the script read any of it.
+  const conn = new LabVsockConn(socketWith([HI]).conn, o);
+  const streamed = new LabVsockConn(socketWith([HI]).conn, o);
+  await aTurn();
+  stopped = true;
+  const buf = new Uint8Array(1);
+  assert.equal(await conn.read(buf), 1);
+  assert.equal(await conn.read(buf), 1);
+  assert.equal(new TextDecoder().decode(buf), "i");
+  assert.equal(await conn.read(buf), null);
+  assert.equal(await conn.read(buf), null);
+  // Through readable too.
+  let got = 0;
+  for await (const chunk of streamed.readable) got += chunk.length;
+  assert.equal(got, 2);
+
+  // The lab stopped first: the end that follows is its cut, after the bytes that came before.
+  stopped = false;
+  const { promise: ended, resolve: endNow } = Promise.withResolvers<void>();
+  const late = new LabVsockConn(socketWith([HI], ended).conn, o);
+  assert.equal(await late.read(new Uint8Array(8)), 2);
+  stopped = true;
+  endNow();
+  await assert.rejects(
+    late.read(new Uint8Array(8)),
+    (e) => e instanceof LabError && e.code === "no-lab",
+  );
+});
+
+Deno.test("LabVsockConn reads at most 64 KiB ahead of the script: the rest waits in the socket", async () => {
+  const chunk = new Uint8Array(40 * 1024);
+  const socket = socketWith([chunk, chunk, chunk, chunk]);
+  const conn = new LabVsockConn(socket.conn, { stopped: () => false, cut: () => assert.fail() });
+  await aTurn();
+  assert.equal(socket.reads(), 2);
+  let got = 0;
+  for await (const c of conn.readable) got += c.length;
+  assert.equal(got, 4 * chunk.length);
 });
