@@ -12,6 +12,12 @@
  * request that starts the capture gives the request up (the lab ends the capture with its
  * connection): zero frames, nothing written.
  *
+ * `--duration S` counts from the command's start, as `timeout S tcpdump …` and tshark's
+ * `-a duration:S` do, not from the lab's answer: a lab that has not answered the request when
+ * it ends (hung, very busy, frozen) fails the command with one line (`control-error`), nothing
+ * written. It counted from the answer, so a lab that held the request held the command until a
+ * signal.
+ *
  * @module
  */
 
@@ -34,6 +40,7 @@ import {
 import { intOption, secondsOption } from "./int_option.ts";
 import { writeAll } from "./progress.ts";
 import { count } from "../devices/base/plural.ts";
+import { quote } from "../devices/base/quote.ts";
 import { onInterrupt } from "./interrupt.ts";
 
 /** The largest `capture -c` (tcpdump's `-c` is an int too). */
@@ -108,6 +115,8 @@ export function captureCommand(): Command<[string]> {
       let started: { record: LabRecord; id: string | null } | null = null;
       let ending: Promise<LabCounts | null> | null = null;
       let lastFrames: ReturnType<typeof setTimeout> | undefined;
+      // `--duration` ended before the lab answered the request that starts the capture.
+      let unanswered = false;
       const stop = () => {
         if (ending !== null) return;
         if (started === null) {
@@ -127,10 +136,23 @@ export function captureCommand(): Command<[string]> {
       // without the summary. Now Ctrl-C or SIGTERM then ends it as any Ctrl-C ends a capture
       // (exit 0, the summary); so does one as soon as the file exists (a pcap of the frames so
       // far): in between, it left an empty file, no pcap for tshark, and no summary.
-      const off = onInterrupt(stop);
-      // Interrupted before the lab started the capture: none ran, nothing was written.
+      const offSignals = onInterrupt(stop);
+      // The duration counts from here, the command's start, not from the lab's answer.
+      const timer = Number.isFinite(seconds)
+        ? setTimeout(() => {
+          unanswered = started === null;
+          stop();
+        }, seconds * 1000)
+        : undefined;
+      const off = () => {
+        offSignals();
+        clearTimeout(timer);
+      };
+      // Interrupted (or out of time) before the lab started the capture: none ran, nothing was
+      // written.
       const notStarted = () => {
         off();
+        if (unanswered) throw notAnsweredInTime(record, link, seconds);
         console.error(
           `${captureSummary(0, 0)} (interrupted before the capture began: nothing written)`,
         );
@@ -191,7 +213,6 @@ export function captureCommand(): Command<[string]> {
         await res.body?.cancel();
         throw e;
       }
-      const timer = Number.isFinite(seconds) ? setTimeout(stop, seconds * 1000) : undefined;
       // Only whole records reach the sink: a stream cut in the middle of one (the lab's process
       // died, or the last frames did not come in time) leaves a pcap that ends on a record's end.
       // A regular file takes every write at once (sync); a pipe may stop taking them (its reader
@@ -319,6 +340,37 @@ function isRegularFile(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The error of a capture whose `--duration` of `seconds` ended before the lab answered the
+ * request that starts it: the lab is frozen (SIGSTOP), gone, or hung or very busy.
+ */
+function notAnsweredInTime(record: LabRecord, link: string, seconds: number): LabError {
+  const at = `Cannot capture link ${quote(link)}: its ${seconds} s of --duration ended before lab ${
+    quote(record.name)
+  } answered the request that starts it`;
+  const state = processState(record.pid);
+  if (state === "stopped") {
+    return new LabError(
+      "control-error",
+      `${at} (its process ${record.pid} got SIGSTOP)`,
+      `Resume it with \`kill -CONT ${record.pid}\`; nothing was written`,
+    );
+  }
+  if (state === "gone" || state === "zombie") {
+    return new LabError(
+      "no-lab",
+      `${at} (its process is gone)`,
+      `Start it again with ${startAgain(record)}; nothing was written`,
+    );
+  }
+  return new LabError(
+    "control-error",
+    at,
+    `Nothing was written. Its process ${record.pid} runs: a longer --duration, or, if it does ` +
+      `not answer at all (hung), \`vlab down ${record.name}\``,
+  );
 }
 
 /** The error of a capture whose stream broke: the lab's process died, or its connection did. */

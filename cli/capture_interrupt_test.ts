@@ -4,13 +4,76 @@
  * capture's Ctrl-C does (exit 0, the summary line). It listened only once the lab had answered:
  * the SIGTERM ended it with 143 and no summary. The lab here is a fake one this test holds (its
  * folder, its lock, a control socket that holds `GET /capture`), so that the signal arrives while
- * the request is held.
+ * the request is held. So is `--duration`'s end while the lab holds it: the duration counts from
+ * the command's start, and a lab that has not answered by its end fails the command with one line;
+ * it counted from the lab's answer, so the command waited for a signal.
  */
 
 import assert from "node:assert/strict";
 import { inStateDir, within } from "../lab/testing.ts";
 import { createLabDir, labPaths, type LabRecord, writeRecord } from "../lab/state.ts";
 import { vlabChildEnv, vlabRunArgs } from "./deno_run.ts";
+
+/**
+ * A lab named "fake" held by this process in the state folder: its folder, lock and record, and a
+ * control socket that holds `GET /capture` until the client gives it up (or `close()`).
+ */
+function holdingLab() {
+  const hold = createLabDir("fake");
+  const paths = labPaths("fake");
+  const record: LabRecord = {
+    name: "fake",
+    pid: Deno.pid,
+    socket: paths.socket,
+    source: "fake",
+    startedAt: new Date().toISOString(),
+    vms: 2,
+  };
+  writeRecord(record);
+  let asked: (signal: AbortSignal) => void = () => {};
+  const seen = new Promise<AbortSignal>((r) => asked = r);
+  let release: () => void = () => {};
+  const held = new Promise<void>((r) => release = r);
+  const server = Deno.serve({ path: paths.socket, onListen: () => {} }, async (req) => {
+    if (new URL(req.url).pathname !== "/capture") return new Response("{}", { status: 404 });
+    asked(req.signal);
+    await held;
+    return new Response("", { status: 503 });
+  });
+  return {
+    /** The held request's signal, once the client asked. */
+    seen,
+    close: async () => {
+      release();
+      await server.shutdown();
+      hold.release();
+    },
+  };
+}
+
+/** `vlab capture ARGS` in a child, against the state folder `root`. */
+function capture(root: string, args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: vlabRunArgs(["capture", ...args]),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: root }),
+  }).spawn();
+  return { child, output: child.output() };
+}
+
+/** Wait (bounded) until the held request is given up. */
+function givenUp(signal: AbortSignal): Promise<unknown> {
+  return within(
+    5_000,
+    "the request's abort",
+    new Promise((r) => {
+      if (signal.aborted) r(null);
+      else signal.addEventListener("abort", r, { once: true });
+    }),
+  );
+}
 
 Deno.test({
   name:
@@ -19,44 +82,16 @@ Deno.test({
   sanitizeOps: false,
   fn: () =>
     inStateDir("vlab-capture-int-", async (root) => {
-      const hold = createLabDir("fake");
-      const paths = labPaths("fake");
-      const record: LabRecord = {
-        name: "fake",
-        pid: Deno.pid,
-        socket: paths.socket,
-        source: "fake",
-        startedAt: new Date().toISOString(),
-        vms: 2,
-      };
-      writeRecord(record);
-      // GET /capture is held until the client gives it up (or the test ends).
-      let asked: (signal: AbortSignal) => void = () => {};
-      const seen = new Promise<AbortSignal>((r) => asked = r);
-      let release: () => void = () => {};
-      const held = new Promise<void>((r) => release = r);
-      const server = Deno.serve({ path: paths.socket, onListen: () => {} }, async (req) => {
-        if (new URL(req.url).pathname !== "/capture") return new Response("{}", { status: 404 });
-        asked(req.signal);
-        await held;
-        return new Response("", { status: 503 });
-      });
+      const lab = holdingLab();
       const pcap = `${root}/a-b.pcap`;
-      const child = new Deno.Command(Deno.execPath(), {
-        args: vlabRunArgs(["capture", "a-b", "-w", pcap]),
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-        env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: root }),
-      }).spawn();
-      const output = child.output();
+      const { child, output } = capture(root, ["a-b", "-w", pcap]);
       try {
         // Bounded: a client that never asks (its error is in the message), or never ends.
         const first = await within(
           20_000,
           "the capture's request",
           Promise.race([
-            seen,
+            lab.seen,
             output.then((o) => {
               throw new Error(`vlab capture ended first: ${new TextDecoder().decode(o.stderr)}`);
             }),
@@ -72,14 +107,7 @@ Deno.test({
         );
         assert.equal(out.stdout.length, 0);
         // Nothing left behind: the request was given up, and no file was made.
-        await within(
-          5_000,
-          "the request's abort",
-          new Promise((r) => {
-            if (first.aborted) r(null);
-            else first.addEventListener("abort", r, { once: true });
-          }),
-        );
+        await givenUp(first);
         assert.equal(await Deno.stat(pcap).then(() => true, () => false), false);
       } finally {
         try {
@@ -88,9 +116,44 @@ Deno.test({
           // Ended.
         }
         await output.catch(() => {});
-        release();
-        await server.shutdown();
-        hold.release();
+        await lab.close();
+      }
+    }),
+});
+
+Deno.test({
+  name: "vlab capture --duration counts from its start: a lab that holds the request fails it " +
+    "at the duration's end with one line, nothing written",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    inStateDir("vlab-capture-held-", async (root) => {
+      const lab = holdingLab();
+      const pcap = `${root}/a-b.pcap`;
+      const { child, output } = capture(root, ["a-b", "-w", pcap, "--duration", "0.5"]);
+      try {
+        // It waited for a signal that never comes: bounded here.
+        const out = await within(20_000, "vlab capture's end at --duration", output);
+        const stderr = new TextDecoder().decode(out.stderr);
+        assert.deepEqual([out.signal, out.code], [null, 1], stderr);
+        assert.equal(
+          stderr,
+          'vlab: Cannot capture link "a-b": its 0.5 s of --duration ended before lab "fake" ' +
+            "answered the request that starts it\n" +
+            `hint: Nothing was written. Its process ${Deno.pid} runs: a longer --duration, or, ` +
+            "if it does not answer at all (hung), `vlab down fake`\n",
+        );
+        assert.equal(out.stdout.length, 0);
+        await givenUp(await lab.seen);
+        assert.equal(await Deno.stat(pcap).then(() => true, () => false), false);
+      } finally {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Ended.
+        }
+        await output.catch(() => {});
+        await lab.close();
       }
     }),
 });
