@@ -40,6 +40,7 @@ export const LAB_EVENT_KINDS: readonly string[] = [
   "drill-step",
   "fault",
   "fault-cancelled",
+  "fence-timeout",
   "guest-bug",
   "guest-bug-missed",
   "guest-bug-refused",

@@ -763,7 +763,7 @@ export class Lab {
 
   /**
    * Start VM `vm`'s guest worker from `start`, in `standby` when given (a reboot's), as the
-   * generation its thread is at (a `vm-crash` ended the one before: `lab/guest/fence.ts`).
+   * generation its thread is at (a `vm-crash` ended the one before: `lab/wire/fence.ts`).
    */
   #spawnGuest(vm: string, start: VmStart, standby?: Worker): Promise<void> {
     const v = this.plan.vms.find((x) => x.name === vm)!;

@@ -12,12 +12,16 @@
  *    five seconds and wakes on its bell: this ring is an idle device worker's heartbeat), and
  *    declares the worker hung when it has not moved for `limitMs`. (A ring wakes the worker's
  *    loop, which then sees any ring work: it also ends a lost-kick stall.)
- * 2. **Fence.** The supervisor adds one to the VM's fencing word in the control block
- *    (`epochWord`) before anything else. Each device worker owns the epoch it was started with
- *    and checks the word at the start of each loop pass; everything it publishes (used rings,
- *    link rings, interrupts) happens inside a pass, so a replaced worker that wakes up late finds
- *    the word moved, reports `backend-fenced` and returns without writing a ring. It is also
- *    terminated, unless a test keeps it to watch it wake.
+ * 2. **Fence.** The supervisor adds one to the VM's epoch in the control block (`fenceWords`)
+ *    before anything else. Each device worker owns the epoch it was started with, and everything
+ *    it may write (used rings, link rings, register files, interrupts) runs as a section of it
+ *    (`lab/wire/fence.ts`), counted in the `INSIDE` fencing word: none starts once the epoch moved
+ *    on. The successor starts once the sections under way are over (at once when none is, else
+ *    after timer polls, the main thread free, bounded by {@linkcode OLD_WORKER_WAIT_MS}, where a
+ *    `fence-timeout` event says that it starts anyway), so a worker descheduled mid-pass finishes
+ *    that pass before its successor takes the rings, and one that wakes up later reports
+ *    `backend-fenced` and returns without writing a ring. It is also terminated, unless a test
+ *    keeps it to watch it wake.
  * 3. **Restart.** A new device worker starts on the same guest memory, control block and link
  *    rings with `restore`: each device's transport is rebuilt from its register file and queue
  *    state records (`MmioDeviceTransport.restore`), and the chains the old worker had popped
@@ -47,11 +51,21 @@
 
 import type { EventLog } from "./events.ts";
 import type { LabPlan } from "./plan.ts";
-import { epochWord } from "./wire/control.ts";
+import { FenceWord, fenceWords } from "./wire/control.ts";
+import { sectionsOver } from "./wire/fence.ts";
 import { restartSeed } from "./host/impair.ts";
 import { DOORBELL_STRIDE, DoorbellWord, readDoorbellWord, ringDoorbell } from "./wire/doorbell.ts";
 import type { FromWorker, ToWorker, VmStart } from "./wire/messages.ts";
 import type { Impairment } from "./wire/specs.ts";
+
+/**
+ * Longest wait for a replaced device worker's sections under way to end before its successor
+ * starts, ms (`lab/wire/fence.ts`). A section is a loop pass, a message's handling or a register
+ * access, well under a millisecond: this is reached only by a worker whose thread stays
+ * descheduled that long, or one stuck inside a section. Its successor starts then anyway, and a
+ * `fence-timeout` event says so.
+ */
+export const OLD_WORKER_WAIT_MS = 1000;
 
 /** How long after a replacement is ready the supervisor waits for its first work, ms. */
 export const RESUME_WAIT_MS = 250;
@@ -235,6 +249,11 @@ export interface SupervisedLab {
 export class DeviceSupervisor {
   /** Tests: leave a replaced worker alive (fenced) instead of terminating it. */
   keepReplaced = false;
+  /**
+   * Longest wait for a replaced worker's sections under way before its successor starts, ms
+   * (tests shorten it).
+   */
+  oldWorkerWaitMs: number = OLD_WORKER_WAIT_MS;
   readonly #lab: SupervisedLab;
   readonly #starts = new Map<string, VmStart>();
   readonly #restarting = new Map<string, number>();
@@ -309,7 +328,7 @@ export class DeviceSupervisor {
 
   /** Replace a VM's device worker that died (`exit`) or hangs: fence, restart, resume. */
   replace(vm: string, cause: "exit" | "hang", message: string): void {
-    const { plan, events, bells } = this.#lab;
+    const { plan, events } = this.#lab;
     const v = plan.vms.find((x) => x.name === vm);
     const start = this.#starts.get(vm);
     if (!v || !start || this.#lab.stopped() || this.#restarting.has(vm)) return;
@@ -317,8 +336,9 @@ export class DeviceSupervisor {
     this.#restarting.set(vm, t0);
     const detectedAt = wallMs();
     this.#watchdog?.unwatch(v.deviceThread);
-    // Fence first: from here on the old worker publishes nothing (it checks before each pass).
-    const epoch = Atomics.add(epochWord(this.#lab.controls[v.index], v.control), 0, 1) + 1;
+    // Fence first: from here on no section of the old worker starts (`wire/fence.ts`).
+    const words = fenceWords(this.#lab.controls[v.index], v.control);
+    const epoch = Atomics.add(words, FenceWord.EPOCH, 1) + 1;
     events.emit("backend-crash", vm, { cause, message, epoch: epoch - 1 });
     const old = this.#lab.take(vm);
     if (old) {
@@ -327,6 +347,52 @@ export class DeviceSupervisor {
       };
       old.onerror = (e) => e.preventDefault();
     }
+    // The successor starts once the old worker's sections under way are over (at once when none
+    // is: the same task); meanwhile the VM is `restarting`.
+    const launch = () => {
+      if (this.#lab.stopped() || Atomics.load(words, FenceWord.EPOCH) !== epoch) {
+        // The lab stops, or a power cycle took over meanwhile (it moved the epoch on again).
+        if (this.#restarting.get(vm) === t0) this.#restarting.delete(vm);
+        return;
+      }
+      this.#launch(vm, v, start, { cause, epoch, detectedAt, old: old ?? null });
+    };
+    if (Atomics.load(words, FenceWord.INSIDE) === 0) launch();
+    else void this.#oldWorkerOut(vm, words, epoch).then(launch);
+  }
+
+  /**
+   * Wait until the old device worker's sections under way are over (`words`: the VM's fencing
+   * words, its epoch already moved on to `epoch`), polling on timers, bounded by
+   * `oldWorkerWaitMs` ({@linkcode OLD_WORKER_WAIT_MS}); at the bound, a `fence-timeout` event says that the successor
+   * starts while the old worker may still write.
+   */
+  async #oldWorkerOut(vm: string, words: Int32Array, epoch: number): Promise<void> {
+    const from = performance.now();
+    const out = await sectionsOver(words, FenceWord.INSIDE, {
+      wait: (ms) => new Promise((r) => setTimeout(r, ms)),
+      stopped: () => this.#lab.stopped(),
+      timeoutMs: this.oldWorkerWaitMs,
+    });
+    if (!out && !this.#lab.stopped()) {
+      this.#lab.events.emit("fence-timeout", vm, {
+        worker: "device",
+        epoch: epoch - 1,
+        inside: Atomics.load(words, FenceWord.INSIDE),
+        waitedMs: Math.round(performance.now() - from),
+      });
+    }
+  }
+
+  /** Start a replaced device worker's successor (`replace`, once the old one is out). */
+  #launch(
+    vm: string,
+    v: LabPlan["vms"][number],
+    start: VmStart,
+    r: { cause: "exit" | "hang"; epoch: number; detectedAt: number; old: Worker | null },
+  ): void {
+    const { events, bells } = this.#lab;
+    const { cause, epoch, detectedAt, old } = r;
     // The thread's words now belong to the successor (the old worker never touches them again).
     Atomics.store(bells, v.deviceThread * DOORBELL_STRIDE + DoorbellWord.SLEEPING, 0);
     Atomics.store(bells, v.deviceThread * DOORBELL_STRIDE + DoorbellWord.STATE, 0);
@@ -405,14 +471,19 @@ export class DeviceSupervisor {
       this.#watchdog?.unwatch(v.deviceThread);
       const pending = this.#pending.get(vm);
       if (pending !== undefined) this.#restarted(vm, null);
-      // Fence first: from here on the old worker publishes nothing (it checks before each pass).
-      const epoch = Atomics.add(epochWord(this.#lab.controls[v.index], v.control), 0, 1) + 1;
+      // Fence first: from here on no section of the old worker starts (`wire/fence.ts`).
+      const words = fenceWords(this.#lab.controls[v.index], v.control);
+      const epoch = Atomics.add(words, FenceWord.EPOCH, 1) + 1;
       const old = this.#lab.take(vm);
       if (old) {
         old.onmessage = null;
         old.onerror = (e) => e.preventDefault();
         old.terminate();
       }
+      // Its sections under way end before anything reads or resets what it writes (`between`
+      // reads its register files and mailboxes) and before the successor starts.
+      if (Atomics.load(words, FenceWord.INSIDE) !== 0) await this.#oldWorkerOut(vm, words, epoch);
+      if (this.#lab.stopped()) return;
       Atomics.store(bells, v.deviceThread * DOORBELL_STRIDE + DoorbellWord.SLEEPING, 0);
       Atomics.store(bells, v.deviceThread * DOORBELL_STRIDE + DoorbellWord.STATE, 0);
       await between();

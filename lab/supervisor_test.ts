@@ -15,6 +15,7 @@ import { LAB_TEST, waitForValue, within } from "./testing.ts";
 import { topologyFromObject } from "./topology/mod.ts";
 import { parseImpairment } from "./topology/impairment.ts";
 import { deviceControl } from "./wire/control.ts";
+import { deviceFence } from "./wire/fence.ts";
 import { EventLog } from "./events.ts";
 import type { VmStart } from "./wire/messages.ts";
 
@@ -314,6 +315,8 @@ Deno.test({
       assert.equal(r.sink.lost, 0, "lost");
       assert.equal(r.sink.duplicated, 0, "duplicated");
       assert.equal(r.sink.received, r.sent, "received");
+      // A pass that threw ended its section: no restart waited for the crashed worker's.
+      assert.equal(count(lab, "fence-timeout"), 0, "fence-timeout");
       // The counters say the same: a frame written into an RX buffer by a worker that died
       // before publishing it is counted once, when its successor delivers it.
       const rx = deviceControl(lab.controlOf(1), lab.plan.vms[1].control.devices[0])
@@ -399,6 +402,81 @@ Deno.test("a replaced device worker is sent the links down and the partitions ri
     await cycled;
     assert.equal(log.length, 3, `sent again once ready: ${log.slice(3)}`);
   } finally {
+    sup.stop();
+  }
+});
+
+Deno.test("a device worker replaced mid-pass: its successor starts once the pass is over, and the rest of its task writes no ring", async () => {
+  // Before, the successor was spawned in the same task as the fence: an old worker descheduled
+  // mid-pass (it had checked its epoch at the pass's start) resumed afterwards and finished its
+  // pass (used elements, the used index) in rings its successor had taken.
+  const { parts, log } = recordingLab();
+  const a = parts.plan.vms.find((v) => v.name === "a")!;
+  const sup = new DeviceSupervisor(parts);
+  sup.setStart("a", { type: "start", vm: "a", rings: [], epoch: 0 } as unknown as VmStart);
+  // A ring word of a's guest memory: its RX used index, say.
+  const usedIdx = new Uint16Array(new SharedArrayBuffer(2));
+  usedIdx[0] = 7;
+  let startedAt: number | null = null;
+  const spawn = parts.spawn;
+  parts.spawn = (vm, start) => {
+    startedAt = performance.now();
+    usedIdx[0] = 0; // the successor's restore takes the ring over
+    return spawn(vm, start);
+  };
+  // The old worker is mid-pass (a section under way) when its thread loses its CPU.
+  const old = deviceFence(parts.controls[a.index], a.control, 0);
+  assert.ok(old.enter());
+  let held = true;
+  try {
+    sup.replace("a", "hang", "its heartbeat stopped");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(startedAt, null, "the successor started while the old worker was mid-pass");
+    assert.deepEqual(log, []);
+    // The old worker gets its CPU back: the rest of its pass, then its next pass, which sees the
+    // epoch moved on.
+    usedIdx[0] = 8;
+    old.exit();
+    held = false;
+    const resumedAt = performance.now();
+    assert.equal(old.guard(() => usedIdx[0] = 9, null), null);
+    await waitForValue("the successor's start", () => startedAt, 2000);
+    assert.ok(startedAt! >= resumedAt);
+    assert.equal(usedIdx[0], 0, "nothing of the old worker's came after its successor's start");
+    assert.deepEqual(log.slice(0, 1), ["spawn a restore"]);
+    // The successor's sections run, the old worker's never again.
+    const fresh = deviceFence(parts.controls[a.index], a.control, 1);
+    assert.equal(fresh.guard(() => "written", null), "written");
+    assert.equal(parts.events.count("fence-timeout", "a"), 0);
+  } finally {
+    if (held) old.exit();
+    sup.stop();
+  }
+});
+
+Deno.test("a device worker stuck inside a section holds its successor back only to the bound, and an event says so", async () => {
+  const { parts, log } = recordingLab();
+  const a = parts.plan.vms.find((v) => v.name === "a")!;
+  const sup = new DeviceSupervisor(parts);
+  sup.oldWorkerWaitMs = 30;
+  sup.setStart("a", { type: "start", vm: "a", rings: [] } as unknown as VmStart);
+  const old = deviceFence(parts.controls[a.index], a.control, 0);
+  assert.ok(old.enter()); // never ends
+  try {
+    const cycled = sup.powerCycle("a", () => Promise.resolve());
+    sup.replace("a", "exit", "ignored: the power cycle restarts it");
+    await waitForValue("the successor's spawn", () => log.length > 0 || null, 2000);
+    assert.deepEqual(log.slice(0, 1), ["spawn a"]);
+    const timeouts = parts.events.recent().filter((e) => e.kind === "fence-timeout");
+    assert.equal(timeouts.length, 1);
+    assert.equal(timeouts[0].subject, "a");
+    assert.equal(timeouts[0].detail?.worker, "device");
+    assert.equal(timeouts[0].detail?.epoch, 0);
+    assert.equal(timeouts[0].detail?.inside, 1);
+    assert.ok(Number(timeouts[0].detail?.waitedMs) >= 30);
+    void cycled;
+  } finally {
+    old.exit();
     sup.stop();
   }
 });

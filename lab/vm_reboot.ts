@@ -34,9 +34,11 @@ import {
   DOORBELL_STRIDE,
   DoorbellWord,
   endGeneration,
+  guestGeneration,
   guestsInside,
   ringDoorbell,
 } from "./wire/doorbell.ts";
+import { sectionsOver } from "./wire/fence.ts";
 import type { WorkerSet } from "./workers.ts";
 
 /** Longest wait for a vhost-pci peer to give back a rebooting frontend's queues, ms. */
@@ -44,10 +46,11 @@ export const REVOKE_WAIT_MS = 500;
 
 /**
  * Longest wait for a crashed guest's last sections to end before its successor starts, ms
- * (`lab/guest/fence.ts`). `terminate()` ends the old guest only at the end of its current task,
+ * (`lab/wire/fence.ts`). `terminate()` ends the old guest only at the end of its current task,
  * which runs on (a guest descheduled mid-task resumes whenever its CPU comes back); a section is
  * a loop pass or a send, well under a millisecond, so this is reached only by a guest whose
- * thread stays descheduled that long: its successor starts then, as before this wait.
+ * thread stays descheduled that long: its successor starts then anyway, and a `fence-timeout`
+ * event says so.
  */
 export const OLD_GUEST_WAIT_MS = 1000;
 
@@ -63,19 +66,15 @@ export const OLD_GUEST_WAIT_MS = 1000;
  * await oldGuestOut(parts.bells, v.guestThread, (ms) => host.wait(ms), () => host.stopped(), 1000);
  * ```
  */
-export async function oldGuestOut(
+export function oldGuestOut(
   bells: Int32Array,
   thread: number,
   wait: (ms: number) => Promise<void>,
   stopped: () => boolean,
   timeoutMs: number,
 ): Promise<boolean> {
-  const end = performance.now() + timeoutMs;
-  while (guestsInside(bells, thread) > 0) {
-    if (stopped() || performance.now() >= end) return false;
-    await wait(1);
-  }
-  return true;
+  const inside = thread * DOORBELL_STRIDE + DoorbellWord.INSIDE;
+  return sectionsOver(bells, inside, { wait, stopped, timeoutMs });
 }
 
 /** What the helpers need of the lab: the plan, control blocks and doorbells. */
@@ -380,6 +379,8 @@ export interface CrashHost {
   bootGuest(vm: string): Promise<void>;
   /** Whether the lab is stopping (a reboot then ends where it is, without events). */
   stopped(): boolean;
+  /** Longest wait for the old guest's sections under way, ms (default {@linkcode OLD_GUEST_WAIT_MS}). */
+  oldGuestWaitMs?: number;
   /** Whether the user set a link up. */
   linkUp(link: string): boolean;
   /** Lose (false) or give back (true) the carrier of the VM's net links. */
@@ -411,7 +412,7 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
     // Ended at the end of its current task (terminate() interrupts no running JavaScript): no
     // goodbye. Its generation ends first, for good: its loop, its synchronous waits (a strict or
     // lazy NIC's wait for the vIOMMU spun up to 2 s per buffer for a device worker that is gone)
-    // and every section that may write guest memory stop (`lab/guest/fence.ts`); the new guest
+    // and every section that may write guest memory stop (`lab/wire/fence.ts`); the new guest
     // runs as the next generation, once the old one's sections under way are over.
     endGeneration(parts.bells, v.guestThread);
     guest.worker.onmessage = null;
@@ -481,14 +482,25 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
     }
     // A guest descheduled mid-section resumes whenever its CPU comes back and finishes it (the
     // rest of its rings' writes): the new guest takes the same memory once it is over.
-    await oldGuestOut(
+    const waitFrom = performance.now();
+    const out = await oldGuestOut(
       parts.bells,
       v.guestThread,
       (ms) => host.wait(ms),
       () => host.stopped(),
-      OLD_GUEST_WAIT_MS,
+      host.oldGuestWaitMs ?? OLD_GUEST_WAIT_MS,
     );
     if (host.stopped()) return;
+    if (!out) {
+      // Still inside after the bound (its thread descheduled that long): the new guest starts
+      // anyway, and the user learns that the old one may still write (`fence.ts`).
+      events.emit("fence-timeout", vm, {
+        worker: "guest",
+        generation: guestGeneration(parts.bells, v.guestThread) - 1,
+        inside: guestsInside(parts.bells, v.guestThread),
+        waitedMs: Math.round(performance.now() - waitFrom),
+      });
+    }
     host.phase?.("guest-start");
     const booted = host.bootGuest(vm);
     // What the dead guest knew only in memory: a vhost-pci link set down, the partitions. Posted

@@ -3,7 +3,7 @@
  * `terminate()` lets the old guest's current task run to its end (Deno interrupts no running
  * JavaScript), and one descheduled mid-pass resumes whenever its CPU comes back. The reboot ends
  * the old guest's generation and starts the new guest only once the old one's sections under way
- * are over (`lab/guest/fence.ts`).
+ * are over (`lab/wire/fence.ts`).
  */
 
 import assert from "node:assert/strict";
@@ -12,7 +12,7 @@ import { crashAndReboot, oldGuestOut } from "./vm_reboot.ts";
 import { waitForValue, within } from "./testing.ts";
 import type { WorkerHandle, WorkerSet } from "./workers.ts";
 import { createDoorbells, endGeneration, guestGeneration } from "./wire/doorbell.ts";
-import { GuestFence } from "./guest/fence.ts";
+import { guestFence } from "./wire/fence.ts";
 
 /** Longer than the 20 ms the reboot gave the old guest before (`OLD_GUEST_GRACE_MS`). */
 const STALL_MS = 100;
@@ -26,7 +26,7 @@ Deno.test("a crashed guest stalled mid-pass: its successor starts once the pass 
   const thread = b.guestThread;
   // A ring word of b's guest memory: its avail index, say.
   const availIdx = new Uint16Array(new SharedArrayBuffer(2));
-  const old = new GuestFence(p.bells, thread, guestGeneration(p.bells, thread));
+  const old = guestFence(p.bells, thread, guestGeneration(p.bells, thread));
   // The old guest is mid-pass (a section under way) when its thread loses its CPU.
   assert.ok(old.enter());
   let held = true;
@@ -67,7 +67,7 @@ Deno.test("a crashed guest stalled mid-pass: its successor starts once the pass 
     // The new guest's ring as it made it: nothing of the old guest's came after its start.
     assert.equal(availIdx[0], 0);
     // The new guest's sections run (its generation is the thread's), the old one's never again.
-    const fresh = new GuestFence(p.bells, thread, guestGeneration(p.bells, thread));
+    const fresh = guestFence(p.bells, thread, guestGeneration(p.bells, thread));
     assert.equal(fresh.guard(() => "written", null), "written");
     assert.equal(old.guard(() => "written", null), null);
     assert.equal(old.current(), false);
@@ -104,7 +104,7 @@ Deno.test("the wait for a crashed guest's sections ends when the lab stops, and 
   // The lab's wait resolves at once once it stops: without a look at `stopped`, the wait for a
   // section that never ends spun the main thread to its bound.
   const bells = createDoorbells(1);
-  const old = new GuestFence(bells, 0, 0);
+  const old = guestFence(bells, 0, 0);
   assert.ok(old.enter());
   endGeneration(bells, 0);
   let waits = 0;
@@ -114,4 +114,38 @@ Deno.test("the wait for a crashed guest's sections ends when the lab stops, and 
   assert.ok(waits >= 1);
   old.exit();
   assert.equal(await oldGuestOut(bells, 0, at, () => false, 20), true);
+});
+
+Deno.test("a crashed guest stuck inside a section holds its successor back only to the bound, and an event says so", async () => {
+  const p = rebootParts("pair");
+  const b = p.plan.vms.find((v) => v.name === "b")!;
+  const old = guestFence(p.bells, b.guestThread, guestGeneration(p.bells, b.guestThread));
+  assert.ok(old.enter()); // never ends
+  let booted = false;
+  const host = fakeCrashHost(p, {
+    workers: {
+      take: () => ({ owner: "b", kind: "guest", worker: { terminate: () => {} } }),
+      find: () => undefined,
+      postControl: () => {},
+      answerPending: () => {},
+    } as unknown as WorkerSet,
+    oldGuestWaitMs: 30,
+    bootGuest: () => {
+      booted = true;
+      return Promise.resolve();
+    },
+  });
+  try {
+    await within(5000, "the reboot's end", crashAndReboot("b", host));
+    assert.ok(booted);
+    const timeouts = host.events.recent().filter((e) => e.kind === "fence-timeout");
+    assert.equal(timeouts.length, 1);
+    assert.equal(timeouts[0].subject, "b");
+    assert.equal(timeouts[0].detail?.worker, "guest");
+    assert.equal(timeouts[0].detail?.generation, 0);
+    assert.equal(timeouts[0].detail?.inside, 1);
+    assert.ok(Number(timeouts[0].detail?.waitedMs) >= 30);
+  } finally {
+    old.exit();
+  }
 });

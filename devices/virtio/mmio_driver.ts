@@ -78,7 +78,7 @@ export interface DriverInitOptions {
   readonly indirectEntries?: number;
   /**
    * Run `fn`, which writes guest memory (a queue's rings), or answer `otherwise` when the driver's
-   * CPU is gone (a crashed VM's guest: `lab/guest/fence.ts`), in which case the initialisation
+   * CPU is gone (a crashed VM's guest: `lab/wire/fence.ts`), in which case the initialisation
    * goes no further and never settles. Default: run it.
    */
   readonly section?: <T>(fn: () => T, otherwise: T) => T;

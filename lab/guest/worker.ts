@@ -36,8 +36,8 @@ import type { ToWorker, VmStart } from "../wire/messages.ts";
 import { controlApplied, onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { ControlGate } from "../wire/control_gate.ts";
 import { StatsWriter } from "../wire/stats.ts";
+import { guestFence } from "../wire/fence.ts";
 import { GuestClock } from "./clock.ts";
-import { GuestFence } from "./fence.ts";
 import { WorkloadParking } from "./parking.ts";
 import {
   type GuestIommu,
@@ -55,9 +55,9 @@ async function start(msg: VmStart): Promise<void> {
   const bells = new Int32Array(msg.doorbells);
   const sleepingWord = msg.thread * DOORBELL_STRIDE + DoorbellWord.SLEEPING;
   const clock = new GuestClock();
-  // What may write guest memory runs as a section of this guest's generation (fence.ts): a
+  // What may write guest memory runs as a section of this guest's generation (`wire/fence.ts`): a
   // crashed guest's rest of a task writes nothing once its successor may start.
-  const fence = new GuestFence(bells, msg.thread, msg.generation ?? 0);
+  const fence = guestFence(bells, msg.thread, msg.generation ?? 0);
   // When the loop wakes next, and the earliest deadline of any kind (its watchdogs, its stack's
   // timers): a workload that arms one while the loop sleeps rings the loop if it is earlier.
   const wake: LoopWake = { at: 0 };

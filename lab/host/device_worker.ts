@@ -7,18 +7,23 @@
  * takes what is for it.
  *
  * Recovery (`lab/supervisor.ts`): a worker started with `restore` rebuilds every device from the
- * register file and queue state records in the control block. Every worker owns an epoch and
- * checks the control block's fencing word before each loop pass (and so before anything it
- * publishes to a virtqueue or a link ring): once the supervisor has moved the word on, the
- * worker returns without writing anything. An injected `crash` message breaks the worker the
- * way `vlab fault backend-crash` asks.
+ * register file and queue state records in the control block. Every worker owns an epoch, and
+ * everything it may write to guest memory, the register files, the queue state records, link
+ * rings or interrupts runs as a section of that epoch (`lab/wire/fence.ts`): its devices' start,
+ * each loop hook (a pass, with the register accesses it serves), each control message's handling,
+ * each packet its host vsock end delivers from its event loop. Once the supervisor has moved the
+ * epoch on, no section starts and the loop returns; the supervisor starts the successor once the
+ * sections under way are over. An injected `crash` message breaks the worker the way
+ * `vlab fault backend-crash` asks; a `hang` or a `slow` pass spins outside any section, so that
+ * the restart never waits for it.
  *
  * @module
  */
 
 import { DirectDma, GuestMemory } from "../../devices/memory/mod.ts";
 import { SharedRingAccess } from "../../devices/virtio/ring_access.ts";
-import { epochWord, threadStats } from "../wire/control.ts";
+import { threadStats } from "../wire/control.ts";
+import { deviceFence } from "../wire/fence.ts";
 import { ControlGate } from "../wire/control_gate.ts";
 import { setThreadState, stopRequested, ThreadState } from "../wire/doorbell.ts";
 import { hostWait, loopCounters, runLoop } from "../wire/loop.ts";
@@ -49,11 +54,11 @@ async function start(msg: VmStart): Promise<void> {
   const startAt = wallMs();
   const mem = GuestMemory.fromBuffer(msg.memory);
   const bells = new Int32Array(msg.doorbells);
-  const epoch = epochWord(msg.control, msg.layout);
+  const fence = deviceFence(msg.control, msg.layout, msg.epoch);
   let fenceReported = false;
-  // Pairs with the supervisor's Atomics.add of the fencing word before it starts a successor.
+  // Pairs with the supervisor's Atomics.add of the epoch before it starts a successor.
   const fenced = () => {
-    if (Atomics.load(epoch, 0) === msg.epoch) return false;
+    if (fence.current()) return false;
     if (!fenceReported) {
       fenceReported = true;
       post({ type: "event", kind: "backend-fenced", detail: { epoch: msg.epoch } });
@@ -79,12 +84,23 @@ async function start(msg: VmStart): Promise<void> {
     post,
     restore: msg.restore,
     reboot: msg.reboot ?? false,
+    fence,
   };
   // Only the kinds this VM's devices use (a warm standby has them loaded already: `preload`).
   const slices = await loadHostKinds(msg.devices.map((d) => d.kind));
   const kinds: HostKindInstance[] = [];
-  for (const kind of slices) {
-    kinds.push(kind.start(ctx, msg.devices.filter((d) => d.kind === kind.kind)));
+  // A restore writes the register files and queue state records, a power-on start resets them:
+  // not once a successor may have started (replaced before it ran: it writes nothing and ends).
+  if (!fence.enter()) {
+    fenced();
+    return;
+  }
+  try {
+    for (const kind of slices) {
+      kinds.push(kind.start(ctx, msg.devices.filter((d) => d.kind === kind.kind)));
+    }
+  } finally {
+    fence.exit();
   }
   const stats = new StatsWriter(
     threadStats(msg.control, msg.layout, "device"),
@@ -99,17 +115,23 @@ async function start(msg: VmStart): Promise<void> {
       exitWorker("backend crash injected (exit)");
     } else if (m.mode === "hang") {
       // Stuck until the lab stops or fences this worker (a successor took over): nothing the
-      // lab can still see, and the worker can end.
-      spin(ms, () => stopRequested(bells, msg.thread) || Atomics.load(epoch, 0) !== msg.epoch);
+      // lab can still see, and the worker can end. Outside any section: the restart does not
+      // wait for it.
+      spin(ms, () => stopRequested(bells, msg.thread) || !fence.current());
     } else {
       slowUntil = performance.now() + ms;
     }
   };
 
   onControl((m) => {
-    // A mid-pass crash is armed in the kinds, which throw inside their pass.
+    // A mid-pass crash is armed in the kinds, which throw inside their pass (whose section ends
+    // with it). The other crashes act outside any section.
     if (m.type === "crash" && m.mode !== "mid-pass") crash(m);
-    else for (const k of kinds) k.control(m);
+    else {
+      fence.guard(() => {
+        for (const k of kinds) k.control(m);
+      }, undefined);
+    }
   });
 
   // A replacement tells the supervisor when it started and when its devices were restored,
@@ -134,13 +156,21 @@ async function start(msg: VmStart): Promise<void> {
     ...hostWait(msg.vsockSocket ? 0 : msg.hotMs),
   }, {
     pump: () => {
-      if (fenced()) return false;
       if (slowUntil > 0) {
         if (performance.now() < slowUntil) spin(SLOW_PASS_MS);
         else slowUntil = 0;
       }
+      // The pass is a section: one atomic add, load and sub, whatever it moves.
+      if (!fence.enter()) {
+        fenced();
+        return false;
+      }
       let work = false;
-      for (let k = 0; k < kinds.length; k++) if (kinds[k].pump()) work = true;
+      try {
+        for (let k = 0; k < kinds.length; k++) if (kinds[k].pump()) work = true;
+      } finally {
+        fence.exit();
+      }
       if (work && !resumed) {
         resumed = true;
         post({ type: "event", kind: "backend-resumed", detail: { firstWorkAt: wallMs() } });
@@ -148,22 +178,29 @@ async function start(msg: VmStart): Promise<void> {
       return work;
     },
     prepareSleep: () => {
-      if (fenced()) return false;
-      let pending = false;
-      for (const k of kinds) if (k.prepareSleep()) pending = true;
-      return pending;
+      if (!fence.enter()) {
+        fenced();
+        return false;
+      }
+      try {
+        let pending = false;
+        for (const k of kinds) if (k.prepareSleep()) pending = true;
+        return pending;
+      } finally {
+        fence.exit();
+      }
     },
     nextTimerMs: () => {
       let t = Infinity;
       for (const k of kinds) t = Math.min(t, k.nextTimerMs());
       return t;
     },
-    periodic: () => {
-      if (fenced()) return;
-      for (const k of kinds) k.periodic(stats);
-      stats.setAll("loop_", loop);
-      stats.flush();
-    },
+    periodic: () =>
+      fence.guard(() => {
+        for (const k of kinds) k.periodic(stats);
+        stats.setAll("loop_", loop);
+        stats.flush();
+      }, undefined),
     fenced,
   });
 }

@@ -16,10 +16,11 @@
  *   the kind has queues;
  * - the device's **counters** and the guest driver's counters, as many as the kind declares.
  *
- * After the slots, one **fencing word** (`epoch`, Int32): the number of the device worker that
- * may publish to this VM's rings. The supervisor bumps it before it starts a replacement; a
- * device worker checks it before each pass that could publish, so a replaced worker that wakes
- * up late stops instead of writing a ring (`lab/supervisor.ts`).
+ * After the slots, the two **fencing words** ({@linkcode FenceWord}): `EPOCH`, the number of the
+ * device worker that may write to this VM's rings, and `INSIDE`, the device worker's sections
+ * under way. Everything a device worker may write runs as a section of its epoch
+ * (`lab/wire/fence.ts`); the supervisor moves `EPOCH` on, then starts a replacement once `INSIDE`
+ * reads 0, so a replaced worker that wakes up late writes nothing (`lab/supervisor.ts`).
  *
  * The layout is generic over queue and counter counts: the planner computes it once from each
  * device's slot description (`SlotShape`, given by the device's kind) and hands it to both workers
@@ -113,7 +114,7 @@ export interface ControlLayout {
   guestStats: number;
   /** The device worker's statistics (Float64). */
   deviceStats: number;
-  /** The fencing word (Int32): the epoch of the device worker allowed to publish. */
+  /** The fencing words (two Int32, {@linkcode FenceWord}): the epoch, then the sections inside. */
   epoch: number;
 }
 
@@ -154,7 +155,7 @@ export function controlLayout(slots: ReadonlyArray<SlotShape>): ControlLayout {
   });
   const guestStats = take(THREAD_STATS_SLOTS * 8);
   const deviceStats = take(THREAD_STATS_SLOTS * 8);
-  const epoch = take(4);
+  const epoch = take(8);
   return { bytes: at, devices, guestStats, deviceStats, epoch };
 }
 
@@ -209,9 +210,33 @@ export function threadStats(
   );
 }
 
+/** The fencing words of a control block ({@linkcode fenceWords}), by index. */
+export const FenceWord = {
+  /** The epoch of the device worker allowed to write to the VM's rings (the supervisor moves it on). */
+  EPOCH: 0,
+  /** The device workers' sections under way (`lab/wire/fence.ts`). */
+  INSIDE: 1,
+} as const;
+
 /**
- * The fencing word of a control block (one Int32: the epoch of the device worker allowed to
- * publish to the VM's rings).
+ * The fencing words of a control block ({@linkcode FenceWord}): a device worker's fence
+ * (`deviceFence` in `fence.ts`).
+ *
+ * @example
+ * ```ts
+ * import { controlLayout, FenceWord, fenceWords } from "./control.ts";
+ * const layout = controlLayout([]);
+ * const words = fenceWords(new SharedArrayBuffer(layout.bytes), layout);
+ * Atomics.load(words, FenceWord.INSIDE); // 0
+ * ```
+ */
+export function fenceWords(buffer: SharedArrayBuffer, layout: ControlLayout): Int32Array {
+  return new Int32Array(buffer, layout.epoch, 2);
+}
+
+/**
+ * The epoch word of a control block (one Int32, {@linkcode FenceWord}'s `EPOCH`: the epoch of the
+ * device worker allowed to write to the VM's rings).
  *
  * @example
  * ```ts

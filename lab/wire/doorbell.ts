@@ -19,7 +19,7 @@
  * | `CPU` | the CPU the owner should run on, plus one; 0: any (`lab/placement.ts`) | the main thread |
  * | `SELF_RINGS` | rings the owner gave itself while it slept ({@linkcode ringSelf}), of `WAKEUPS` | the owner |
  * | `GENERATION` | a guest thread: the generation of the guest that may run there ({@linkcode endGeneration}) | the main thread |
- * | `INSIDE` | a guest thread: its guests' sections under way that may write guest memory (`lab/guest/fence.ts`) | the guests |
+ * | `INSIDE` | a guest thread: its guests' sections under way that may write guest memory (`lab/wire/fence.ts`) | the guests |
  *
  * Lost-wakeup freedom (Dekker, all accesses sequentially consistent Atomics): the sleeper stores
  * `SLEEPING = 1`, re-checks its sources, then waits while `BELL` equals the value it read before
@@ -150,7 +150,7 @@ export function guestGeneration(bells: Int32Array, thread: number): number {
  * The guest on guest thread `thread` is gone (a `vm-crash`): its generation ends, for good (the
  * next guest gets the next one, so nothing is ever cleared under an old guest still finishing a
  * task), and its doorbell rings (its waits end). From here on its sections do not start
- * (`lab/guest/fence.ts`); once {@linkcode guestsInside} reads 0, none is under way. Returns the
+ * (`lab/wire/fence.ts`); once {@linkcode guestsInside} reads 0, none is under way. Returns the
  * new generation.
  *
  * @example
@@ -162,14 +162,14 @@ export function guestGeneration(bells: Int32Array, thread: number): number {
  * ```
  */
 export function endGeneration(bells: Int32Array, thread: number): number {
-  // Publish the end: pairs with GuestFence.enter's Atomics.load of GENERATION after its add.
+  // Publish the end: pairs with Fence.enter's Atomics.load of GENERATION after its add.
   const next = Atomics.add(bells, thread * DOORBELL_STRIDE + DoorbellWord.GENERATION, 1) + 1;
   ringDoorbell(bells, thread);
   return next;
 }
 
 /**
- * How many sections of guests on guest thread `thread` are under way (`GuestFence.enter` to
+ * How many sections of guests on guest thread `thread` are under way (`Fence.enter` to
  * `exit`). Read after {@linkcode endGeneration}: 0 means the guests of the ended generations
  * write no guest memory any more (a section that starts later sees its generation ended).
  */

@@ -82,7 +82,7 @@ interface HeldAccess {
 
 /**
  * What a port publishes its accesses and collects its answers through, when given: the guest's
- * fence (`lab/guest/fence.ts`). `enter` false: the guest that asks is gone, publish nothing and
+ * fence (`lab/wire/fence.ts`). `enter` false: the guest that asks is gone, publish nothing and
  * answer nothing.
  */
 export interface AccessFence {

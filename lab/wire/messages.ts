@@ -82,7 +82,7 @@ export interface VmStart {
   epoch: number;
   /**
    * Guest worker: the generation it runs as (its thread's `GENERATION` word when it started; a
-   * `vm-crash` ends it: `lab/guest/fence.ts`). Left out, 0.
+   * `vm-crash` ends it: `lab/wire/fence.ts`). Left out, 0.
    */
   generation?: number;
   /** Device worker: restore every device from its register file and queue state records. */

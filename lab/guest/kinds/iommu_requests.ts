@@ -86,7 +86,7 @@ export interface GuestIommuRequestsOptions {
   stopped?: () => boolean;
   /**
    * Run `fn`, which writes the requestq or the eventq, as a section of the guest's generation
-   * (`GuestFence.guard`: `otherwise` once it ended, a crashed guest's request staged nothing);
+   * (`Fence.guard`: `otherwise` once it ended, a crashed guest's request staged nothing);
    * default: run it.
    */
   guard?: <T>(fn: () => T, otherwise: T) => T;

@@ -67,7 +67,7 @@ import type { NetDeviceSpec } from "../../wire/specs.ts";
 import { type NetInterface, NetStack } from "../net/stack.ts";
 import { flatCounters } from "../net/counters.ts";
 import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
-import type { GuestFence } from "../fence.ts";
+import type { Fence } from "../../wire/fence.ts";
 import {
   driverStartError,
   nicDevice,
@@ -134,7 +134,7 @@ class GuestNic implements NetInterface {
     /** How it was initialised (a reset initialises it the same way). */
     readonly initOpts: DriverInitOptions,
     /** The guest's fence: a send is a section of its generation. */
-    readonly fence: GuestFence,
+    readonly fence: Fence,
   ) {
     this.name = spec.name;
     this.mac = Uint8Array.from(spec.mac);

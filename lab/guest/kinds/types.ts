@@ -19,7 +19,7 @@ import type { NetStack } from "../net/stack.ts";
 import type { VsockSockets } from "../../../devices/vsock/sockets.ts";
 import type { IommuWorkloadService } from "../workloads/options.ts";
 import type { NetDma } from "../../../devices/net/dma.ts";
-import type { GuestFence } from "../fence.ts";
+import type { Fence } from "../../wire/fence.ts";
 
 /** What the guest worker hands every kind at start. */
 export interface GuestContext {
@@ -68,10 +68,10 @@ export interface GuestContext {
   /** This worker's own thread. */
   thread: number;
   /**
-   * This guest's fence (`../fence.ts`): what may write guest memory outside the loop's pass and
+   * This guest's fence (`lab/wire/fence.ts`): what may write guest memory outside the loop's pass and
    * the worker's message handler (a workload's send) runs as its section.
    */
-  fence: GuestFence;
+  fence: Fence;
   /** The VM's vIOMMU, set by the iommu kind (started first) on a VM that has one, else null. */
   iommu: GuestIommu | null;
 }

@@ -15,6 +15,7 @@ import type { ControlGate } from "../../wire/control_gate.ts";
 import type { FromWorker, ToWorker, WorkerRing } from "../../wire/messages.ts";
 import type { DeviceSpec } from "../../wire/specs.ts";
 import type { StatsWriter } from "../../wire/stats.ts";
+import type { Fence } from "../../wire/fence.ts";
 
 /** What the device worker hands every kind at start. */
 export interface HostContext {
@@ -57,6 +58,12 @@ export interface HostContext {
    * a previous guest used, and tell whoever held state with it (a vsock device's peers).
    */
   reboot: boolean;
+  /**
+   * The worker's fence (`lab/wire/fence.ts`): the worker's loop hooks and message handler run as
+   * its sections already; what a kind writes from elsewhere (a promise of its host end) runs as
+   * one too, and writes nothing once the worker was replaced.
+   */
+  fence: Fence;
 }
 
 /** A running kind in one device worker. */

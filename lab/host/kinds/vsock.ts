@@ -171,7 +171,9 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
       host = new HostVsock({
         path: ctx.vsockSocket,
         guestCid: spec.cid,
-        deliver: (hh, p) => device.deliver(hh, p) !== "busy",
+        // Also called from the host end's promises (a client's bytes, a connect's answer),
+        // outside the loop's pass: a section of its own there (nested in a pass, it costs none).
+        deliver: (hh, p) => ctx.fence.guard(() => device.deliver(hh, p) !== "busy", false),
         wake: () => ringSelf(bells, ctx.thread),
         now: () => performance.now(),
       });

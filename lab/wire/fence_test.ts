@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { GuestFence } from "./fence.ts";
-import { createDoorbells, endGeneration, guestsInside } from "../wire/doorbell.ts";
-import { MailboxPort } from "../wire/mailbox.ts";
-import { MAILBOX_WORDS, MailboxWord } from "../wire/control.ts";
+import { guestFence } from "./fence.ts";
+import { createDoorbells, endGeneration, guestsInside } from "./doorbell.ts";
+import { MailboxPort } from "./mailbox.ts";
+import { MAILBOX_WORDS, MailboxWord } from "./control.ts";
 
 Deno.test("a section counts itself while under way, once however nested, and none starts once its generation ended", () => {
   const bells = createDoorbells(2);
-  const fence = new GuestFence(bells, 1, 0);
+  const fence = guestFence(bells, 1, 0);
   assert.ok(fence.enter());
   assert.ok(fence.enter());
   assert.equal(guestsInside(bells, 1), 1);
@@ -21,7 +21,7 @@ Deno.test("a section counts itself while under way, once however nested, and non
   assert.equal(guestsInside(bells, 1), 0);
   assert.equal(fence.guard(() => "written", "fenced"), "fenced");
   // A throw ends its section too.
-  const next = new GuestFence(bells, 1, 1);
+  const next = guestFence(bells, 1, 1);
   assert.throws(() =>
     next.guard(() => {
       throw new Error("bug");
@@ -35,7 +35,7 @@ Deno.test("a crashed guest's register accesses are not published: its successor'
   // mailbox, which the successor's device worker serves as the new guest's.
   const bells = createDoorbells(2);
   const mailbox = new Int32Array(new SharedArrayBuffer(MAILBOX_WORDS * 4));
-  const fence = new GuestFence(bells, 0, 0);
+  const fence = guestFence(bells, 0, 0);
   const port = new MailboxPort(mailbox, bells, 1, 50, fence);
   await port.write(0x070, 1);
   assert.equal(Atomics.load(mailbox, MailboxWord.REQ), 1);
@@ -55,7 +55,7 @@ Deno.test("a crashed guest's read asked before the crash is not answered after i
   // the dead guest's pending read with what no device wrote, and its reset or bring-up went on.
   const bells = createDoorbells(2);
   const mailbox = new Int32Array(new SharedArrayBuffer(MAILBOX_WORDS * 4));
-  const fence = new GuestFence(bells, 0, 0);
+  const fence = guestFence(bells, 0, 0);
   const port = new MailboxPort(mailbox, bells, 1, 50, fence);
   let answered = false;
   const read = port.read(0x070).then(() => answered = true, () => {});
@@ -70,7 +70,7 @@ Deno.test("a crashed guest's read asked before the crash is not answered after i
 
 Deno.test("a burst's section is counted once and ends after the run's microtasks; none starts once the generation ended", async () => {
   const bells = createDoorbells(1);
-  const fence = new GuestFence(bells, 0, 0);
+  const fence = guestFence(bells, 0, 0);
   assert.ok(fence.enterBurst());
   assert.ok(fence.enterBurst());
   assert.equal(guestsInside(bells, 0), 1);
