@@ -95,6 +95,42 @@ export function quantile(xs: readonly number[], p: number): number {
 const ECHO_PORT = 7;
 const SINK_PORT = 5000;
 
+/** The bench's VMs, each with a host socket `<folder>/<vm>/vsock.sock`. */
+const BENCH_VMS = ["a", "b"] as const;
+
+/**
+ * The Unix sockets the bench makes in its folder `dir`: each VM's `vsock.sock`, and the Unix
+ * reference's `ref.sock`, named so that it is never the longest (it was `unix-ref.sock`, a byte
+ * longer than `a/vsock.sock`: a folder whose VM sockets only just fit failed at the reference).
+ *
+ * @example
+ * ```ts
+ * import { benchSockets } from "./vsock.ts";
+ * benchSockets("/tmp/x").reference; // "/tmp/x/ref.sock"
+ * benchSockets("/tmp/x").all.length; // 3
+ * ```
+ */
+export function benchSockets(dir: string): { reference: string; all: string[] } {
+  const reference = `${dir}/ref.sock`;
+  return { reference, all: [...BENCH_VMS.map((vm) => `${dir}/${vm}/vsock.sock`), reference] };
+}
+
+/**
+ * The first socket of {@linkcode benchSockets} whose path is too long for a Unix socket
+ * (`SOCKET_PATH_MAX` bytes), or null when every one fits: checked before the lab starts.
+ *
+ * @example
+ * ```ts
+ * import { benchSocketTooLong } from "./vsock.ts";
+ * benchSocketTooLong("/tmp/x"); // null
+ * benchSocketTooLong(`/tmp/${"d".repeat(100)}`); // "/tmp/ddd…/a/vsock.sock"
+ * ```
+ */
+export function benchSocketTooLong(dir: string): string | null {
+  const encoder = new TextEncoder();
+  return benchSockets(dir).all.find((p) => encoder.encode(p).length > SOCKET_PATH_MAX) ?? null;
+}
+
 /**
  * Run the benchmark (a lab in this process, in a temporary state folder it removes, at the
  * process's exit too);
@@ -114,7 +150,7 @@ export async function runVsockBench(
 ): Promise<VsockBenchReport> {
   const t = topologyFromObject({
     name: "bench-vsock",
-    vms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } } },
+    vms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } } }, // BENCH_VMS
     links: [{ kind: "vsock", endpoints: ["a", "b"] }],
   }, "<bench vsock>");
   if (!t.ok) throw new Error(`bench topology: ${t.error.map((i) => i.message).join("; ")}`);
@@ -124,8 +160,8 @@ export async function runVsockBench(
   const dir = temp.path;
   // A socket path the kernel cannot take failed at the first connect, a second into the run, as
   // "path must be shorter than SUN_LEN".
-  const socket = `${dir}/a/vsock.sock`;
-  if (new TextEncoder().encode(socket).length > SOCKET_PATH_MAX) {
+  const socket = benchSocketTooLong(dir);
+  if (socket !== null) {
     temp.remove();
     throw new LabError(
       "lab-failed",
@@ -166,7 +202,7 @@ export async function runVsockBench(
       progress(`vsock stream VM to VM, run ${run + 1}/${o.runs}`);
       streamRuns.push(await streamRun(lab, o.bytes));
       progress(`Unix-socket stream between two processes, run ${run + 1}/${o.runs}`);
-      unixRuns.push(await unixRun(dir, o.bytes));
+      unixRuns.push(await unixRun(benchSockets(dir).reference, o.bytes));
       progress(`vsock connection set-up, run ${run + 1}/${o.runs}`);
       rates.push(await setupRun(hostSocket, o.connections));
       progress(`vsock one-byte round trip, run ${run + 1}/${o.runs}`);
@@ -266,9 +302,8 @@ for (let sent = 0; sent < total;) {
 c.close();
 `;
 
-/** One Unix-socket stream of `bytes` from a child process to this one; Gbit/s. */
-async function unixRun(dir: string, bytes: number): Promise<number> {
-  const path = `${dir}/unix-ref.sock`;
+/** One Unix-socket stream of `bytes` from a child process to this one, over `path`; Gbit/s. */
+async function unixRun(path: string, bytes: number): Promise<number> {
   const listener = Deno.listen({ transport: "unix", path });
   try {
     const child = new Deno.Command(Deno.execPath(), {

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { formatVsockReport, quantile, runVsockBench, vsockReport } from "./vsock.ts";
+import {
+  benchSockets,
+  benchSocketTooLong,
+  formatVsockReport,
+  quantile,
+  runVsockBench,
+  vsockReport,
+} from "./vsock.ts";
 import { LabError } from "../errors.ts";
 
 Deno.test("quantile takes the nearest rank", () => {
@@ -105,4 +112,20 @@ Deno.test("bench vsock under a TMPDIR too deep for a Unix socket says so before 
     else Deno.env.set("TMPDIR", saved);
     Deno.removeSync(base, { recursive: true });
   }
+});
+
+Deno.test("bench vsock's socket check covers every socket it makes: at the boundary length all fit", () => {
+  // A folder whose `a/vsock.sock` is exactly 107 bytes (the longest a Unix socket path can be):
+  // it passed the check, and the reference socket, `unix-ref.sock`, was 108 bytes.
+  const boundary = `/tmp/${"d".repeat(107 - "/tmp/".length - "/a/vsock.sock".length)}`;
+  assert.equal(new TextEncoder().encode(`${boundary}/a/vsock.sock`).length, 107);
+  for (const dir of [boundary, `${boundary}d`, "/tmp/x"]) {
+    const tooLong = benchSocketTooLong(dir);
+    const lengths = benchSockets(dir).all.map((p) => new TextEncoder().encode(p).length);
+    // Every socket it makes is checked: passed, all fit; refused, one does not.
+    assert.equal(tooLong === null, lengths.every((n) => n <= 107), `${dir}: ${lengths}`);
+  }
+  assert.equal(benchSocketTooLong(boundary), null);
+  assert.equal(benchSocketTooLong(`${boundary}d`), `${boundary}d/a/vsock.sock`);
+  assert.ok(benchSockets("/t").all.includes(benchSockets("/t").reference));
 });
