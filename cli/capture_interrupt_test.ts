@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { inStateDir, within } from "../lab/testing.ts";
-import { createLabDir, labPaths, type LabRecord, writeRecord } from "../lab/state.ts";
+import { holdFakeLab } from "../lab/fake_lab_testing.ts";
 import { vlabChildEnv, vlabRunArgs } from "./deno_run.ts";
 
 /**
@@ -19,34 +19,24 @@ import { vlabChildEnv, vlabRunArgs } from "./deno_run.ts";
  * control socket that holds `GET /capture` until the client gives it up (or `close()`).
  */
 function holdingLab() {
-  const hold = createLabDir("fake");
-  const paths = labPaths("fake");
-  const record: LabRecord = {
-    name: "fake",
-    pid: Deno.pid,
-    socket: paths.socket,
-    source: "fake",
-    startedAt: new Date().toISOString(),
-    vms: 2,
-  };
-  writeRecord(record);
   let asked: (signal: AbortSignal) => void = () => {};
   const seen = new Promise<AbortSignal>((r) => asked = r);
   let release: () => void = () => {};
   const held = new Promise<void>((r) => release = r);
-  const server = Deno.serve({ path: paths.socket, onListen: () => {} }, async (req) => {
-    if (new URL(req.url).pathname !== "/capture") return new Response("{}", { status: 404 });
-    asked(req.signal);
-    await held;
-    return new Response("", { status: 503 });
+  const lab = holdFakeLab("fake", {
+    serve: async (req) => {
+      if (new URL(req.url).pathname !== "/capture") return new Response("{}", { status: 404 });
+      asked(req.signal);
+      await held;
+      return new Response("", { status: 503 });
+    },
   });
   return {
     /** The held request's signal, once the client asked. */
     seen,
-    close: async () => {
+    close: () => {
       release();
-      await server.shutdown();
-      hold.release();
+      return lab.close();
     },
   };
 }

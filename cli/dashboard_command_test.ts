@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { SwitchMacTable } from "../lab/switch_macs.ts";
 import { dashboardNice, labGone, priorityNow, socketSource } from "./dashboard_command.ts";
 import { createLabDir } from "../lab/state.ts";
+import { fakeRecord } from "../lab/fake_lab_testing.ts";
 import { resolveTopologyPath } from "../lab/topology/mod.ts";
 import { CONFIG_PATH, VLAB_PERMISSION_FLAGS, vlabChildEnv, vlabRunArgs } from "./deno_run.ts";
 import { shellQuote } from "./child.ts";
@@ -42,7 +43,7 @@ async function withServer(fn: (socket: string, paths: string[]) => Promise<void>
 }
 
 function record(socket: string) {
-  return { name: "t", pid: Deno.pid, socket, source: "t.yaml", startedAt: "", vms: 0 };
+  return fakeRecord("t", { socket, source: "t.yaml", startedAt: "", vms: 0 });
 }
 
 Deno.test("the socket source reads a switch's MAC table with GET /switches/NAME", async () => {

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { cutShort } from "./vsock.ts";
 import { VlabError } from "./errors.ts";
 import { inStateDir } from "../lab/testing.ts";
-import { createLabDir, labPaths, type LabRecord, writeRecord } from "../lab/state.ts";
+import { holdFakeLab } from "../lab/fake_lab_testing.ts";
 import { withServer } from "../lab/server_testing.ts";
 
 Deno.test({
@@ -20,17 +20,9 @@ Deno.test({
     inStateDir("vlab-vsock-cut-", async () => {
       // Its folder and lock held by a live process (this one), its control socket not serving:
       // what a client meets between the server's shutdown and the folder's removal.
-      const hold = createLabDir("vsock-pair");
-      const record: LabRecord = {
-        name: "vsock-pair",
-        pid: Deno.pid,
-        socket: labPaths("vsock-pair").socket,
-        source: "vsock-pair",
-        startedAt: new Date().toISOString(),
-        vms: 2,
-      };
-      writeRecord(record);
-      const released = new Promise<void>((r) => setTimeout(() => (hold.release(), r()), 300));
+      const lab = holdFakeLab("vsock-pair");
+      const record = lab.record;
+      const released = new Promise<void>((r) => setTimeout(() => r(lab.close()), 300));
       try {
         const t0 = performance.now();
         const cut = await cutShort(record, "a", 7, undefined);

@@ -9,7 +9,8 @@
 
 import assert from "node:assert/strict";
 import { inStateDir } from "../lab/testing.ts";
-import { createLabDir, labPaths, type LabRecord, VSOCK_SOCKET, writeRecord } from "../lab/state.ts";
+import { VSOCK_SOCKET } from "../lab/state.ts";
+import { holdFakeLab } from "../lab/fake_lab_testing.ts";
 import { vlabChildEnv, vlabRunArgs } from "./deno_run.ts";
 
 /** The status `vlab vsock` reads: VM a, running, with a vsock device. */
@@ -83,26 +84,19 @@ Deno.test({
   sanitizeOps: false,
   fn: () =>
     inStateDir("vlab-vsock-int-", async (root) => {
-      const hold = createLabDir("fake");
-      const paths = labPaths("fake");
-      const record: LabRecord = {
-        name: "fake",
-        pid: Deno.pid,
-        socket: paths.socket,
-        source: "fake",
-        startedAt: new Date().toISOString(),
-        vms: 1,
-      };
-      writeRecord(record);
       // GET /lab answers at once, or (holdStatus) once the client was signalled.
       let asked: () => void = () => {};
       let holdStatus: Promise<void> | null = null;
-      const server = Deno.serve({ path: paths.socket, onListen: () => {} }, async (req) => {
-        if (new URL(req.url).pathname !== "/lab") return new Response("{}", { status: 404 });
-        asked();
-        if (holdStatus !== null) await holdStatus;
-        return Response.json(STATUS);
+      const lab = holdFakeLab("fake", {
+        vms: 1,
+        serve: async (req) => {
+          if (new URL(req.url).pathname !== "/lab") return new Response("{}", { status: 404 });
+          asked();
+          if (holdStatus !== null) await holdStatus;
+          return Response.json(STATUS);
+        },
       });
+      const paths = lab.paths;
       // Released in the end whatever happened: the server's shutdown waits for a held answer.
       let release: () => void = () => {};
       Deno.mkdirSync(`${paths.dir}/a`);
@@ -130,8 +124,7 @@ Deno.test({
       } finally {
         release();
         vsock.close();
-        await server.shutdown();
-        hold.release();
+        await lab.close();
       }
     }),
 });

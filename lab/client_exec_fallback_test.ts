@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { execCancellable } from "./client.ts";
 import type { LabRecord } from "./state.ts";
+import { fakeRecord } from "./fake_lab_testing.ts";
 
 /** Serve `answer` for every `POST /exec` on a Unix socket; returns the record and the bodies sent. */
 function oldLab(
@@ -21,14 +22,7 @@ function oldLab(
     bodies.push(body);
     return answer(body);
   });
-  const record: LabRecord = {
-    name: "old",
-    pid: Deno.pid,
-    socket,
-    source: "pair",
-    startedAt: new Date().toISOString(),
-    vms: 2,
-  };
+  const record = fakeRecord("old", { socket, source: "pair" });
   return {
     record,
     bodies,

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { controlJson, resolveLab } from "./client.ts";
 import { LabError } from "./errors.ts";
 import { inStateDir } from "./testing.ts";
-import { createLabDir, labPaths, type LabRecord, writeRecord } from "./state.ts";
+import type { LabRecord } from "./state.ts";
+import { type FakeLab, fakeRecord, holdFakeLab } from "./fake_lab_testing.ts";
 
 /**
  * Run `fn` with a lab this process holds live (its folder and lock) in a fresh VLAB_STATE_DIR,
@@ -10,24 +11,14 @@ import { createLabDir, labPaths, type LabRecord, writeRecord } from "./state.ts"
  */
 function withLiveLab(
   name: string,
-  fn: (lab: { p: ReturnType<typeof labPaths>; record: LabRecord }) => Promise<void>,
+  fn: (lab: { p: FakeLab["paths"]; record: LabRecord }) => Promise<void>,
 ): Promise<void> {
   return inStateDir("vlab-client-", async () => {
-    const hold = createLabDir(name);
+    const lab = holdFakeLab(name);
     try {
-      const p = labPaths(name);
-      const record: LabRecord = {
-        name,
-        pid: Deno.pid,
-        socket: p.socket,
-        source: name,
-        startedAt: new Date().toISOString(),
-        vms: 2,
-      };
-      writeRecord(record);
-      await fn({ p, record });
+      await fn({ p: lab.paths, record: lab.record });
     } finally {
-      hold.release();
+      await lab.close();
     }
   });
 }
@@ -109,14 +100,7 @@ Deno.test({
       { path: socket, transport: "unix", onListen: () => {} },
       () => Response.json({ name: "x" }),
     );
-    const record: LabRecord = {
-      name: "x",
-      pid: Deno.pid,
-      socket,
-      source: "x",
-      startedAt: new Date().toISOString(),
-      vms: 0,
-    };
+    const record = fakeRecord("x", { socket, vms: 0 });
     try {
       let slowest = 0;
       for (let i = 0; i < 60; i++) {
@@ -188,7 +172,7 @@ Deno.test({
   fn: async () => {
     await inStateDir("vlab-client-", async () => {
       // Its folder and lock, no lab.json yet: what `vlab ls` lists as `starting`.
-      const hold = createLabDir("star");
+      const lab = holdFakeLab("star", { record: false });
       try {
         for (const name of [undefined, "star"]) {
           const e = await resolveLab(name, undefined, () => {}).then(() => null, (e) => e);
@@ -214,7 +198,7 @@ Deno.test({
           );
         }
       } finally {
-        hold.release();
+        await lab.close();
       }
     });
   },
@@ -228,14 +212,7 @@ Deno.test({
     await inStateDir("vlab-client-", async (tmp) => {
       // What a client holds when the lab stops under it: the record of a lab whose folder and
       // socket are gone while its process (here, this one) still ends its run.
-      const record: LabRecord = {
-        name: "pair",
-        pid: Deno.pid,
-        socket: `${tmp}/pair/control.sock`,
-        source: "pair",
-        startedAt: new Date().toISOString(),
-        vms: 2,
-      };
+      const record = fakeRecord("pair", { socket: `${tmp}/pair/control.sock` });
       const e = await controlJson(record, "/lab").then(() => null, (e) => e);
       assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
       assert.equal(e.code, "no-lab");
@@ -267,16 +244,8 @@ Deno.test({
 Deno.test("a topology file given for a lab's name (vlab down lossy.yaml) is told the lab's name", async () => {
   // It said 'No lab named "lossy.yaml" is running' with 'Running labs: lossy'.
   await inStateDir("vlab-client-", async () => {
-    const hold = createLabDir("lossy");
+    const lab = holdFakeLab("lossy", { source: "lossy.yaml" });
     try {
-      writeRecord({
-        name: "lossy",
-        pid: Deno.pid,
-        socket: labPaths("lossy").socket,
-        source: "lossy.yaml",
-        startedAt: new Date().toISOString(),
-        vms: 2,
-      });
       for (const file of ["lossy.yaml", "./lossy.yaml", "elsewhere/lossy.yml"]) {
         const e = await resolveLab(file, undefined, () => {}).then(() => null, (e) => e);
         assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
@@ -290,7 +259,7 @@ Deno.test("a topology file given for a lab's name (vlab down lossy.yaml) is told
       const other = await resolveLab("other.yaml", undefined, () => {}).then(() => null, (e) => e);
       assert.equal(other?.hint, "Running labs: lossy");
     } finally {
-      hold.release();
+      await lab.close();
     }
   });
 });

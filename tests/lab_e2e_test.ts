@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 import { captureStarted, onPath, readProc, runProgram, spawnVlab, vlabIn, withLab } from "./run.ts";
-import { createLabDir, type LabRecord, writeRecord } from "../lab/state.ts";
+import { holdFakeLab } from "../lab/fake_lab_testing.ts";
 import { inStateDir, pathExists } from "../lab/testing.ts";
 import { twoAtOnce } from "./two_at_once.ts";
 
@@ -527,16 +527,9 @@ Deno.test({
   fn: () =>
     inStateDir("vlab-e2e-", async (stateDir) => {
       // This test process plays the lab: it holds the folder and a socket whose backlog is full.
-      const hold = createLabDir("pair");
-      const record: LabRecord = {
-        name: "pair",
-        pid: Deno.pid,
-        socket: `${stateDir}/pair/control.sock`,
-        source: "pair",
-        startedAt: new Date().toISOString(),
-        vms: 2,
-      };
-      writeRecord(record);
+      const lab = holdFakeLab("pair");
+      const record = lab.record;
+      assert.equal(record.socket, `${stateDir}/pair/control.sock`);
       const listener = Deno.listen({ transport: "unix", path: record.socket });
       const conns: Deno.Conn[] = [];
       try {
@@ -558,7 +551,7 @@ Deno.test({
       } finally {
         for (const c of conns) c.close();
         listener.close();
-        hold.release();
+        await lab.close();
       }
     }),
 });

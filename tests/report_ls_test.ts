@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { createLabDir, labPaths, type LabRecord, writeRecord } from "../lab/state.ts";
+import { holdFakeLab } from "../lab/fake_lab_testing.ts";
 import { inStateDir } from "../lab/testing.ts";
 import { vlabIn } from "./run.ts";
 
@@ -14,20 +14,11 @@ import { vlabIn } from "./run.ts";
  * unless it is still starting.
  */
 function holdLab(name: string, record: boolean) {
-  const hold = createLabDir(name);
-  if (record) {
-    writeRecord(
-      {
-        name,
-        pid: Deno.pid,
-        socket: labPaths(name).socket,
-        source: `${name}.yaml`,
-        startedAt: "2026-12-06T18:00:00.000Z",
-        vms: 2,
-      } satisfies LabRecord,
-    );
-  }
-  return hold;
+  return holdFakeLab(name, {
+    record,
+    source: `${name}.yaml`,
+    startedAt: "2026-12-06T18:00:00.000Z",
+  });
 }
 
 /** The folder a lab killed with SIGKILL leaves: its marker (no longer locked) and its record. */
@@ -109,7 +100,7 @@ Deno.test({
         ]);
         assert.equal(json.stderr, "");
       } finally {
-        for (const h of holds) h.release();
+        for (const h of holds) await h.close();
       }
     }),
 });

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { vlabRunArgs } from "../cli/deno_run.ts";
 import { onPath, runProgram } from "./run.ts";
-import { createLabDir, labPaths, writeRecord } from "../lab/state.ts";
+import { holdFakeLab } from "../lab/fake_lab_testing.ts";
 
 const root = Deno.uid() === 0;
 const setpriv = root && await onPath("setpriv");
@@ -24,17 +24,9 @@ Deno.test({
     const before = Deno.env.get("VLAB_STATE_DIR");
     Deno.env.set("VLAB_STATE_DIR", dir);
     // A live lab there: this process holds its folder's lock and has written its record.
-    const hold = createLabDir("pair");
+    const lab = holdFakeLab("pair");
     try {
-      const p = labPaths("pair");
-      writeRecord({
-        name: "pair",
-        pid: Deno.pid,
-        socket: p.socket,
-        source: "pair",
-        startedAt: new Date().toISOString(),
-        vms: 2,
-      });
+      const p = lab.paths;
       for (const command of [["down"], ["ls"], ["status"]]) {
         const { code, stdout, stderr } = await runProgram("setpriv", [
           "--reuid=65534",
@@ -55,7 +47,7 @@ Deno.test({
       }
       assert.ok(Deno.statSync(p.record).isFile, "the lab's record is untouched");
     } finally {
-      hold.release();
+      await lab.close();
       if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
       else Deno.env.set("VLAB_STATE_DIR", before);
       await Deno.remove(dir, { recursive: true });
