@@ -352,3 +352,19 @@ Deno.test("runDashboard paused while a snapshot request is out draws nothing of 
   run.stdin.press("q");
   await run.done;
 });
+
+Deno.test("runDashboard whose signal was aborted before it started (a Ctrl-C before it drew) ends at once, detached, its screen given back", async () => {
+  // `vlab dashboard` hands it a signal that SIGINT, SIGTERM or SIGHUP may have aborted while the
+  // renderer loaded: an abort event that came before it listened must still end it.
+  const source = new FakeSource();
+  const stop = new AbortController();
+  stop.abort();
+  const run = start(source, { foreground: false, signal: stop.signal, altScreen: true });
+  await waitFor(() => run.result() !== null, "the dashboard to end");
+  assert.equal(await run.done, "detach");
+  // The alternate screen it took is given back last (its poll timer is gone: the test's op
+  // sanitizer would fail on it).
+  const out = run.stdout.writes.join("");
+  assert.ok(out.startsWith("\x1b[?1049h"), JSON.stringify(out.slice(0, 20)));
+  assert.ok(out.endsWith("\x1b[?1049l"), JSON.stringify(out.slice(-20)));
+});
