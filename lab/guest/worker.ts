@@ -248,6 +248,8 @@ async function start(msg: VmStart): Promise<void> {
     control: ctx.gate,
     hotMs,
     blockUntil: () => parking.blockUntil(),
+    // Its generation's: a crashed guest's wait that ends late leaves its successor's alone.
+    sleepTag: (msg.generation ?? 0) + 1,
   }, {
     pump: () => {
       if (!fence.enter()) return false;

@@ -150,6 +150,8 @@ async function start(msg: VmStart): Promise<void> {
     pollUs: msg.pollUs,
     counters: loop,
     control: ctx.gate,
+    // Its epoch's: a replaced worker's wait that ends late leaves its successor's alone.
+    sleepTag: msg.epoch + 1,
     // A VM's host vsock socket is served on this worker's event loop (accepts, reads): a blocking
     // slice would hold each of them up to its end (a host's one-byte round trip took 3.3 ms
     // instead of 0.12), so such a worker never waits hot.

@@ -9,7 +9,7 @@
  * | word | meaning | written by |
  * | --- | --- | --- |
  * | `BELL` | event counter | anyone (`Atomics.add`) |
- * | `SLEEPING` | 1 while the owner waits | the owner |
+ * | `SLEEPING` | the owner's sleep tag (non-zero) while it waits, else 0 | the owner |
  * | `STOP` | non-zero when the owner must return ({@linkcode StopMode}) | the main thread |
  * | `HEARTBEAT` | loop passes, for the watchdog | the owner |
  * | `STATE` | {@linkcode ThreadState} | the owner |
@@ -22,9 +22,16 @@
  * | `INSIDE` | a guest thread: its guests' sections under way that may write guest memory (`lab/wire/fence.ts`) | the guests |
  *
  * Lost-wakeup freedom (Dekker, all accesses sequentially consistent Atomics): the sleeper stores
- * `SLEEPING = 1`, re-checks its sources, then waits while `BELL` equals the value it read before
- * the re-check; the ringer adds to `BELL`, then loads `SLEEPING` and notifies if set. Either the
- * ringer sees `SLEEPING = 1` (and notifies), or the sleeper's wait sees the changed `BELL`.
+ * its tag in `SLEEPING`, re-checks its sources, then waits while `BELL` equals the value it read
+ * before the re-check; the ringer adds to `BELL`, then loads `SLEEPING` and notifies if set.
+ * Either the ringer sees `SLEEPING` set (and notifies), or the sleeper's wait sees the changed
+ * `BELL`.
+ *
+ * The tag ({@linkcode announceSleep}) tells owners of one thread apart: a guest's generation, a
+ * device worker's epoch, plus one. A sleeper clears `SLEEPING` only while it holds its own tag,
+ * so that an owner replaced while it waited (its last task runs on after `terminate()`: see
+ * `fence.ts`) does not clear its successor's announcement when its wait ends, which would leave
+ * the successor asleep through every ring until its wait's timeout.
  *
  * @module
  */
@@ -225,19 +232,20 @@ export function readDoorbellWord(bells: Int32Array, thread: number, word: number
 
 /**
  * Wait until the thread's counter moves away from `seen`, or `timeoutMs` passes. Call it only
- * after re-checking every source with `SLEEPING` set: use {@linkcode announceSleep} first.
- * Returns true if a ring ended the wait.
+ * after re-checking every source with `SLEEPING` set: use {@linkcode announceSleep} first, with
+ * the same `tag`. Returns true if a ring ended the wait.
  */
 export async function waitDoorbell(
   bells: Int32Array,
   thread: number,
   seen: number,
   timeoutMs: number,
+  tag = 1,
 ): Promise<boolean> {
   const base = thread * DOORBELL_STRIDE;
   const w = Atomics.waitAsync(bells, base + DoorbellWord.BELL, seen, Math.max(0, timeoutMs));
   const outcome = w.async ? await w.value : w.value;
-  Atomics.store(bells, base + DoorbellWord.SLEEPING, 0);
+  Atomics.compareExchange(bells, base + DoorbellWord.SLEEPING, tag, 0);
   if (outcome !== "timed-out") {
     Atomics.add(bells, base + DoorbellWord.WAKEUPS, 1);
     return true;
@@ -249,8 +257,8 @@ export async function waitDoorbell(
  * Like {@linkcode waitDoorbell}, but a blocking `Atomics.wait`: the thread's event loop does not
  * run until it returns, so keep `timeoutMs` to a short slice (`lab/wire/loop.ts` uses 3 ms). A
  * ring wakes it 1.5 to 4.5 times sooner than `Atomics.waitAsync` does (`vlab bench wakeup`).
- * Same protocol: call it only after {@linkcode announceSleep} and a re-check. Returns true if a
- * ring ended the wait.
+ * Same protocol: call it only after {@linkcode announceSleep} (the same `tag`) and a re-check.
+ * Returns true if a ring ended the wait.
  *
  * @example
  * ```ts
@@ -266,10 +274,11 @@ export function waitDoorbellSync(
   thread: number,
   seen: number,
   timeoutMs: number,
+  tag = 1,
 ): boolean {
   const base = thread * DOORBELL_STRIDE;
   const outcome = Atomics.wait(bells, base + DoorbellWord.BELL, seen, Math.max(0, timeoutMs));
-  Atomics.store(bells, base + DoorbellWord.SLEEPING, 0);
+  Atomics.compareExchange(bells, base + DoorbellWord.SLEEPING, tag, 0);
   if (outcome !== "timed-out") {
     Atomics.add(bells, base + DoorbellWord.WAKEUPS, 1);
     return true;
@@ -302,12 +311,18 @@ export function cpuOf(bells: Int32Array, thread: number): number | null {
   return v === 0 ? null : v - 1;
 }
 
-/** Set `SLEEPING`: from here on, ringers notify. Re-check the sources after this. */
-export function announceSleep(bells: Int32Array, thread: number): void {
-  Atomics.store(bells, thread * DOORBELL_STRIDE + DoorbellWord.SLEEPING, 1);
+/**
+ * Set `SLEEPING` to the owner's `tag` (non-zero; default 1: see the module note): from here on,
+ * ringers notify. Re-check the sources after this.
+ */
+export function announceSleep(bells: Int32Array, thread: number, tag = 1): void {
+  Atomics.store(bells, thread * DOORBELL_STRIDE + DoorbellWord.SLEEPING, tag);
 }
 
-/** Clear `SLEEPING` when the re-check found work and the thread will not wait. */
-export function cancelSleep(bells: Int32Array, thread: number): void {
-  Atomics.store(bells, thread * DOORBELL_STRIDE + DoorbellWord.SLEEPING, 0);
+/**
+ * Clear `SLEEPING` when the re-check found work and the thread will not wait: only if it still
+ * holds the owner's `tag` (a successor's announcement stays).
+ */
+export function cancelSleep(bells: Int32Array, thread: number, tag = 1): void {
+  Atomics.compareExchange(bells, thread * DOORBELL_STRIDE + DoorbellWord.SLEEPING, tag, 0);
 }

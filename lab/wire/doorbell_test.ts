@@ -105,6 +105,26 @@ Deno.test("announceSleep and cancelSleep set and clear SLEEPING", () => {
   assert.equal(readDoorbellWord(bells, 1, DoorbellWord.SLEEPING), 0);
 });
 
+Deno.test("a replaced owner whose wait ends late leaves its successor's SLEEPING set: a ring still wakes the successor", async () => {
+  // Before, any wait's end stored SLEEPING = 0: an owner replaced while it waited (a crashed
+  // guest's last task, a fenced device worker) cleared its successor's announcement, and ringers
+  // then let the successor sleep through every ring to its timeout.
+  const bells = createDoorbells(1);
+  const seen = readBell(bells, 0);
+  // The successor (tag 2) sleeps.
+  announceSleep(bells, 0, 2);
+  const successor = waitDoorbell(bells, 0, seen, 500, 2);
+  // The old owner (tag 1) ends its wait, and cancels a sleep, late.
+  assert.equal(waitDoorbellSync(bells, 0, seen, 0, 1), false);
+  cancelSleep(bells, 0, 1);
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.SLEEPING), 2);
+  const t0 = performance.now();
+  ringDoorbell(bells, 0);
+  assert.equal(await held(successor), true, "the ring ended the successor's wait");
+  assert.ok(performance.now() - t0 < 400, "at once, not at its timeout");
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.SLEEPING), 0);
+});
+
 Deno.test("beat counts loop passes and setThreadState sets STATE", () => {
   const bells = createDoorbells(2);
   for (let i = 0; i < 5; i++) beat(bells, 1);

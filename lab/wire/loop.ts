@@ -135,6 +135,12 @@ export interface LoopOptions {
    * event loop runs only messages). A guest answers from its workloads (`lab/guest/parking.ts`).
    */
   blockUntil?: () => number;
+  /**
+   * What the thread writes in its `SLEEPING` word while it waits (non-zero, default 1): a
+   * replaceable owner's generation or epoch plus one, so that one replaced while it waited clears
+   * only its own announcement, never its successor's (`doorbell.ts`).
+   */
+  sleepTag?: number;
 }
 
 /** Longest wait by default: the heartbeat period of an idle worker. */
@@ -309,6 +315,7 @@ class CpuFollower {
  */
 export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void> {
   const { bells, thread } = opts;
+  const tag = opts.sleepTag ?? 1;
   const hotMs = opts.hotMs ?? 0;
   const blockUntil = opts.blockUntil ?? (() => Infinity);
   const idleWaitMs = opts.idleWaitMs ?? MAX_WAIT_MS;
@@ -339,9 +346,9 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
     hotUntil: number,
   ): Promise<number> => {
     if (hot) {
-      return await hotWait(bells, thread, seen, timeoutMs, hotUntil, blockUntil, counters);
+      return await hotWait(bells, thread, seen, timeoutMs, hotUntil, blockUntil, counters, tag);
     }
-    if (await waitDoorbell(bells, thread, seen, timeoutMs)) {
+    if (await waitDoorbell(bells, thread, seen, timeoutMs, tag)) {
       counters.wakeupsAsync++;
       return RUNG | YIELDED;
     }
@@ -421,9 +428,9 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
         continue;
       }
       // Sleep: announce, re-check every source, wait.
-      announceSleep(bells, thread);
+      announceSleep(bells, thread, tag);
       if (hooks.prepareSleep() || pump()) {
-        cancelSleep(bells, thread);
+        cancelSleep(bells, thread, tag);
         worked = true;
         continue;
       }
@@ -437,11 +444,11 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
       const next = hooks.nextTimerMs();
       if (opts.blockForTimers && next <= TIMER_BLOCK_MS) {
         if (next > TIMER_SPIN_MS) {
-          if (waitDoorbellSync(bells, thread, seen, next - TIMER_SPIN_MS)) {
+          if (waitDoorbellSync(bells, thread, seen, next - TIMER_SPIN_MS, tag)) {
             counters.wakeupsBlocking++;
           } else counters.timeouts++;
         } else {
-          cancelSleep(bells, thread);
+          cancelSleep(bells, thread, tag);
           const due = performance.now() + next;
           while (performance.now() < due && readBell(bells, thread) === seen) {
             // the timer is due within TIMER_SPIN_MS: watch the clock and the doorbell
@@ -454,7 +461,7 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
         continue;
       }
       if (next <= TIMER_SLACK_MS) {
-        cancelSleep(bells, thread);
+        cancelSleep(bells, thread, tag);
         await macrotask();
         lastYield = performance.now();
         continue;
@@ -487,7 +494,7 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
         hooks.periodic!();
         timeout -= lastPeriodic - t0;
         if (timeout <= 0) continue;
-        announceSleep(bells, thread); // a ring since `seen` ends the next wait at once
+        announceSleep(bells, thread, tag); // a ring since `seen` ends the next wait at once
       }
       wake.at = performance.now() + timeout;
       const end = await sleep(hot, seen, timeout, lastWork + hotMs);
@@ -525,6 +532,7 @@ async function hotWait(
   hotUntil: number,
   blockUntil: () => number,
   counters: LoopCounters,
+  tag: number,
 ): Promise<number> {
   const end = performance.now() + timeoutMs;
   // Bounded: each pass waits a slice and a yield, or ends the wait (timeoutMs ≤ the idle wait).
@@ -536,8 +544,8 @@ async function hotWait(
     // (-Infinity), or a macrotask, gets the rest of the wait.
     const until = Math.min(hotUntil, blockUntil());
     if (now >= hotUntil || until === -Infinity || pendingTasks.length > 0) {
-      announceSleep(bells, thread);
-      if (await waitDoorbell(bells, thread, seen, end - now)) {
+      announceSleep(bells, thread, tag);
+      if (await waitDoorbell(bells, thread, seen, end - now, tag)) {
         counters.wakeupsAsync++;
         return RUNG | YIELDED;
       }
@@ -546,8 +554,9 @@ async function hotWait(
     if (now < until) {
       // Every slice says so: each wait clears SLEEPING when it ends, and a ringer notifies only a
       // thread that sleeps (a slice without it would sleep through a ring to its end).
-      announceSleep(bells, thread);
-      if (waitDoorbellSync(bells, thread, seen, Math.min(BLOCK_SLICE_MS, end - now, until - now))) {
+      announceSleep(bells, thread, tag);
+      const slice = Math.min(BLOCK_SLICE_MS, end - now, until - now);
+      if (waitDoorbellSync(bells, thread, seen, slice, tag)) {
         counters.wakeupsBlocking++;
         return RUNG | yielded;
       }
@@ -555,9 +564,9 @@ async function hotWait(
       now = performance.now();
       if (now >= end) continue;
     }
-    announceSleep(bells, thread);
+    announceSleep(bells, thread, tag);
     yielded = YIELDED;
-    if (await waitDoorbell(bells, thread, seen, Math.min(YIELD_MS, end - now))) {
+    if (await waitDoorbell(bells, thread, seen, Math.min(YIELD_MS, end - now), tag)) {
       counters.wakeupsAsync++;
       return RUNG | YIELDED;
     }
