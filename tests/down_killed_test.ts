@@ -9,21 +9,14 @@ import { runVlab } from "./run.ts";
 
 /** A lab process that answers `POST /down` with 202 and then goes on: it holds its folder. */
 const STUCK = `
-import { createLabDir, labPaths, writeRecord } from ${
-  JSON.stringify(
-    new URL("../lab/state.ts", import.meta.url).href,
-  )
-};
-createLabDir("stuck");
-const p = labPaths("stuck");
-Deno.serve({
-  path: p.socket,
-  onListen() {
-    writeRecord({ name: "stuck", pid: Deno.pid, socket: p.socket, source: "stuck",
-      startedAt: new Date().toISOString(), vms: 1 });
-    console.log("ready");
-  },
-}, () => Response.json({ stopping: "stuck" }, { status: 202 }));
+const { holdFakeLab } = await import(${
+  JSON.stringify(new URL("../lab/fake_lab_testing.ts", import.meta.url).href)
+});
+holdFakeLab("stuck", {
+  vms: 1,
+  serve: () => Response.json({ stopping: "stuck" }, { status: 202 }),
+});
+console.log("ready");
 `;
 
 Deno.test({
