@@ -4,6 +4,8 @@
  * only on CPU time nothing else wanted, and a user on a busy machine saw nothing for 30 s or more.
  */
 
+// test-shards: alone (it keeps every CPU busy on purpose)
+
 import assert from "node:assert/strict";
 import { within } from "../lab/testing.ts";
 import { spawnVlab, withLab } from "./run.ts";

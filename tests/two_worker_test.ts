@@ -2,6 +2,8 @@
  * The real rings across two workers: a guest-driver worker and a device worker move 100,000
  * requests over each layout through shared memory, and both sides check every sequence number.
  */
+
+// test-shards: alone (two workers busy-poll a core each, against a deadline)
 import assert from "node:assert/strict";
 import { DEFAULT_RINGS_OPTIONS, runRingsBench } from "../lab/bench/rings.ts";
 import type { RingMode, RingsBenchRow } from "../lab/bench/types.ts";

@@ -1,0 +1,251 @@
+/**
+ * The test task's last step: every test file of the repository, run by `deno test` processes side
+ * by side (one per CPU, at most {@linkcode MAX_JOBS}), then the files that must run alone.
+ *
+ * Why processes and not `deno test --parallel`: `--parallel` runs test modules as workers of one
+ * process, and the lab's tests give each module its own state folder through the process's
+ * environment (`VLAB_STATE_DIR`), which workers share. Each process here has its own.
+ *
+ * - **Files.** Every `*_test.ts`/`*_test.tsx` (and `test.ts`, `*.test.ts`: `deno test`'s own
+ *   pattern) under the repository, outside the folders `deno.json`'s `test.exclude` names.
+ * - **Alone.** A file that measures the machine (a benchmark's test, a busy loop on every CPU)
+ *   says so on a line of its own: {@linkcode ALONE_MARK} and the reason. Such files run after the
+ *   others, one process, nothing beside them.
+ * - **Shards.** The others are dealt to the processes longest first (`tests/durations.json`: each
+ *   file's seconds in a serial run; a file missing there counts one second), each to the process
+ *   with the least so far: stale durations cost balance, never a file.
+ * - **Output.** Each process's lines stream as they come, behind `[N] `; at the end, one summary
+ *   line in `deno test`'s own form (`ok | 12 passed (3 steps) | 0 failed (1m2s)`), summed over the
+ *   processes: a process that ended without its summary (a module that did not load) counts one
+ *   failed test. The exit status is 0 only when every process passed.
+ *
+ * Run by the `test` task: `deno run --allow-run --allow-read --allow-env --allow-sys=cpus
+ * tests/shards.ts -- DENO_TEST_FLAGS...` (flags given to every `deno test`). `VLAB_TEST_JOBS=N`
+ * sets the number of processes (1 runs everything in one, in order).
+ *
+ * @module
+ */
+
+/** The line that keeps a test file out of the shards: it runs alone, after them. */
+export const ALONE_MARK = "// test-shards: alone";
+
+/** The most `deno test` processes side by side. */
+export const MAX_JOBS = 4;
+
+/** The folders the walk never enters (with `deno.json`'s `test.exclude`). */
+const SKIPPED = new Set([".git", "node_modules"]);
+
+/** `deno test`'s own pattern for test files. */
+const TEST_FILE = /(^|[_.])test\.(ts|tsx|mts|js|mjs|jsx)$/;
+
+/**
+ * Every test file under `root` (paths relative to it, `/`-separated, sorted), outside the
+ * folders `exclude` names (`deno.json`'s `test.exclude`, entries such as `node_modules/`).
+ *
+ * @example
+ * ```ts ignore
+ * findTestFiles(".", [".tools/"]); // ["cli/bench_test.ts", ...]
+ * ```
+ */
+export function findTestFiles(root: string, exclude: readonly string[]): string[] {
+  const excluded = new Set(exclude.map((e) => e.replace(/^\.\//, "").replace(/\/+$/, "")));
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of Deno.readDirSync(dir === "" ? root : `${root}/${dir}`)) {
+      const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
+      if (entry.isDirectory) {
+        if (!SKIPPED.has(entry.name) && !excluded.has(path)) walk(path);
+      } else if (entry.isFile && TEST_FILE.test(entry.name) && !excluded.has(path)) {
+        files.push(path);
+      }
+    }
+  };
+  walk("");
+  return files.sort();
+}
+
+/** Whether a test file's text holds {@linkcode ALONE_MARK} on a line of its own (and a reason). */
+export function runsAlone(text: string): boolean {
+  return text.split("\n").some((line) => line === ALONE_MARK || line.startsWith(`${ALONE_MARK} `));
+}
+
+/**
+ * Deal `files` to `jobs` shards, longest first, each to the shard with the least seconds so far
+ * (`seconds`: a file's duration; missing, one second). Empty shards are left out.
+ *
+ * @example
+ * ```ts
+ * import { dealShards } from "./shards.ts";
+ * dealShards(["a", "b", "c"], { a: 5, b: 3, c: 3 }, 2); // [["a"], ["b", "c"]]
+ * ```
+ */
+export function dealShards(
+  files: readonly string[],
+  seconds: Readonly<Record<string, number>>,
+  jobs: number,
+): string[][] {
+  const cost = (f: string) => Object.hasOwn(seconds, f) ? seconds[f] : 1;
+  const order = [...files].sort((x, y) => cost(y) - cost(x) || (x < y ? -1 : 1));
+  const shards = Array.from({ length: Math.max(1, jobs) }, () => ({ files: [] as string[], s: 0 }));
+  for (const f of order) {
+    const least = shards.reduce((m, x) => (x.s < m.s ? x : m));
+    least.files.push(f);
+    least.s += cost(f);
+  }
+  return shards.map((x) => x.files.sort()).filter((x) => x.length > 0);
+}
+
+/** What a `deno test` summary line counts. */
+export interface TestSummary {
+  /** Whether it said `ok`. */
+  ok: boolean;
+  /** Tests passed. */
+  passed: number;
+  /** Steps passed (the parenthesis after `passed`). */
+  passedSteps: number;
+  /** Tests failed. */
+  failed: number;
+  /** Tests ignored. */
+  ignored: number;
+}
+
+const SUMMARY =
+  /^(ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(?: \| (\d+) ignored(?: \(\d+ steps?\))?)?/;
+
+/**
+ * The counts of a `deno test` summary line (colour codes stripped), or null for any other line.
+ *
+ * @example
+ * ```ts
+ * import { parseSummary } from "./shards.ts";
+ * parseSummary("ok | 12 passed (3 steps) | 0 failed (1s)");
+ * // { ok: true, passed: 12, passedSteps: 3, failed: 0, ignored: 0 }
+ * ```
+ */
+export function parseSummary(line: string): TestSummary | null {
+  // deno-lint-ignore no-control-regex
+  const m = SUMMARY.exec(line.replace(/\x1b\[[0-9;]*m/g, ""));
+  if (m === null) return null;
+  return {
+    ok: m[1] === "ok",
+    passed: Number(m[2]),
+    passedSteps: Number(m[3] ?? 0),
+    failed: Number(m[4]),
+    ignored: Number(m[5] ?? 0),
+  };
+}
+
+/**
+ * One summary line for several processes' summaries, in `deno test`'s form; a process that
+ * printed none (`null`) counts one failed test. `ms`: the whole run's wall time.
+ *
+ * @example
+ * ```ts
+ * import { sumSummaries } from "./shards.ts";
+ * sumSummaries([{ ok: true, passed: 2, passedSteps: 0, failed: 0, ignored: 0 }, null], 61_000);
+ * // "FAILED | 2 passed | 1 failed (1m1s)"
+ * ```
+ */
+export function sumSummaries(summaries: readonly (TestSummary | null)[], ms: number): string {
+  let passed = 0, steps = 0, failed = 0, ignored = 0;
+  for (const s of summaries) {
+    if (s === null) {
+      failed++;
+      continue;
+    }
+    passed += s.passed;
+    steps += s.passedSteps;
+    failed += s.failed + (s.ok ? 0 : s.failed === 0 ? 1 : 0);
+    ignored += s.ignored;
+  }
+  const stepText = steps > 0 ? ` (${steps} step${steps === 1 ? "" : "s"})` : "";
+  const ignoredText = ignored > 0 ? ` | ${ignored} ignored` : "";
+  const s = Math.round(ms / 1000);
+  const time = s >= 60 ? `${Math.floor(s / 60)}m${s % 60}s` : `${s}s`;
+  return `${
+    failed === 0 ? "ok" : "FAILED"
+  } | ${passed} passed${stepText} | ${failed} failed${ignoredText} (${time})`;
+}
+
+/** Run one `deno test` over `files`, its lines behind `prefix`; its summary, or null. */
+async function runShard(
+  files: readonly string[],
+  flags: readonly string[],
+  prefix: string,
+): Promise<TestSummary | null> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["test", ...flags, ...files],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let summary: TestSummary | null = null;
+  const encoder = new TextEncoder();
+  const pump = async (
+    stream: ReadableStream<Uint8Array>,
+    out: { writeSync(p: Uint8Array): number },
+  ) => {
+    let rest = "";
+    const emit = (line: string) => {
+      summary = parseSummary(line) ?? summary;
+      writeAll(out, encoder.encode(`${prefix}${line}\n`));
+    };
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      const lines = (rest + chunk).split("\n");
+      rest = lines.pop()!;
+      for (const line of lines) emit(line);
+    }
+    if (rest !== "") emit(rest);
+  };
+  await Promise.all([
+    pump(child.stdout, Deno.stdout),
+    pump(child.stderr, Deno.stderr),
+    child.status,
+  ]);
+  return summary;
+}
+
+function writeAll(out: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length;) at += out.writeSync(bytes.subarray(at));
+}
+
+/** The number of processes: `VLAB_TEST_JOBS`, else one per CPU, at most {@linkcode MAX_JOBS}. */
+function jobCount(): number {
+  const asked = Deno.env.get("VLAB_TEST_JOBS");
+  if (asked !== undefined && asked !== "") {
+    const n = Number(asked);
+    if (!Number.isInteger(n) || n < 1 || n > 64) {
+      throw new Error(`VLAB_TEST_JOBS must be a whole number from 1 to 64, not "${asked}"`);
+    }
+    return n;
+  }
+  return Math.min(MAX_JOBS, Math.max(1, navigator.hardwareConcurrency));
+}
+
+async function main(args: readonly string[]): Promise<number> {
+  const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+  const config = JSON.parse(Deno.readTextFileSync(`${root}/deno.json`));
+  const files = findTestFiles(root, config.test?.exclude ?? []);
+  const seconds = JSON.parse(Deno.readTextFileSync(`${root}/tests/durations.json`));
+  const alone = files.filter((f) => runsAlone(Deno.readTextFileSync(`${root}/${f}`)));
+  const shared = files.filter((f) => !alone.includes(f));
+  const flags = args[0] === "--" ? args.slice(1) : [...args];
+  const jobs = jobCount();
+  const shards = jobs === 1 ? [files] : dealShards(shared, seconds, jobs);
+  const t0 = performance.now();
+  console.log(
+    `tests: ${files.length} files, ${shards.length} deno test process${
+      shards.length === 1 ? "" : "es"
+    } side by side` +
+      (jobs === 1 ? "" : `, then ${alone.length} alone`),
+  );
+  Deno.chdir(root);
+  const summaries = await Promise.all(
+    shards.map((s, i) => runShard(s, flags, shards.length === 1 ? "" : `[${i + 1}] `)),
+  );
+  if (jobs > 1 && alone.length > 0) summaries.push(await runShard(alone, flags, "[alone] "));
+  console.log();
+  console.log(sumSummaries(summaries, performance.now() - t0));
+  return summaries.every((s) => s !== null && s.ok) ? 0 : 1;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import {
+  ALONE_MARK,
+  dealShards,
+  findTestFiles,
+  parseSummary,
+  runsAlone,
+  sumSummaries,
+  type TestSummary,
+} from "./shards.ts";
+
+Deno.test("test files are found by deno test's pattern, outside excluded and module folders", () => {
+  const root = Deno.makeTempDirSync({ prefix: "vlab-shards-" });
+  try {
+    for (
+      const f of [
+        "a_test.ts",
+        "b/c_test.tsx",
+        "b/d.test.ts",
+        "b/test.ts",
+        "b/helper.ts",
+        "b/contest.ts",
+        ".tools/x_test.ts",
+        "node_modules/y_test.ts",
+        "e/node_modules/z_test.ts",
+      ]
+    ) {
+      Deno.mkdirSync(`${root}/${f}`.replace(/\/[^/]*$/, ""), { recursive: true });
+      Deno.writeTextFileSync(`${root}/${f}`, "");
+    }
+    assert.deepEqual(findTestFiles(root, [".tools/"]), [
+      "a_test.ts",
+      "b/c_test.tsx",
+      "b/d.test.ts",
+      "b/test.ts",
+    ]);
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("the repository's own walk finds this file and every shipped test folder", () => {
+  const root = new URL("..", import.meta.url).pathname;
+  const files = findTestFiles(root, [".tools/"]);
+  assert.ok(files.includes("tests/shards_test.ts"));
+  for (const dir of ["cli/", "devices/", "lab/", "tests/"]) {
+    assert.ok(files.some((f) => f.startsWith(dir)), dir);
+  }
+  assert.ok(!files.some((f) => f.includes("node_modules/")));
+});
+
+Deno.test("a file runs alone only with the mark on a line of its own", () => {
+  assert.equal(runsAlone(`/** x */\n${ALONE_MARK} (busy CPUs)\nimport "y";\n`), true);
+  assert.equal(runsAlone(`${ALONE_MARK}\n`), true);
+  assert.equal(runsAlone(`const s = "${ALONE_MARK}";\n`), false);
+  assert.equal(runsAlone(`${ALONE_MARK}s\n`), false);
+  assert.equal(runsAlone("import 'z';\n"), false);
+});
+
+Deno.test("shards are dealt longest first to the least loaded, unknown files at one second", () => {
+  assert.deepEqual(dealShards(["a", "b", "c"], { a: 5, b: 3, c: 3 }, 2), [["a"], ["b", "c"]]);
+  // 10 against 4+3+2+1 (unknown x at one second), then y to the first of the two at 10.
+  assert.deepEqual(
+    dealShards(["p", "q", "r", "s", "x", "y"], { p: 10, q: 4, r: 3, s: 2 }, 2),
+    [["p", "y"], ["q", "r", "s", "x"]],
+  );
+  // More processes than files: no empty shard; one process: everything.
+  assert.deepEqual(dealShards(["a"], {}, 3), [["a"]]);
+  assert.deepEqual(dealShards(["b", "a"], {}, 1), [["a", "b"]]);
+  // Every file once, whatever the weights.
+  const files = Array.from({ length: 50 }, (_, i) => `f${i}`);
+  const weights = Object.fromEntries(files.map((f, i) => [f, (i * 7) % 13]));
+  const shards = dealShards(files, weights, 3);
+  assert.deepEqual(shards.flat().sort(), [...files].sort());
+  const loads = shards.map((s) => s.reduce((a, f) => a + weights[f], 0));
+  assert.ok(Math.max(...loads) - Math.min(...loads) <= 12, `balanced: ${loads}`);
+});
+
+Deno.test("deno test's summary lines are read, with steps, ignored tests and colour", () => {
+  assert.deepEqual(parseSummary("ok | 12 passed (3 steps) | 0 failed (1s)"), {
+    ok: true,
+    passed: 12,
+    passedSteps: 3,
+    failed: 0,
+    ignored: 0,
+  });
+  assert.deepEqual(
+    parseSummary("\x1b[0m\x1b[31mFAILED\x1b[0m | 10 passed | 2 failed (1 step) | 4 ignored (3s)"),
+    { ok: false, passed: 10, passedSteps: 0, failed: 2, ignored: 4 },
+  );
+  assert.equal(parseSummary("[1] ok | 1 passed | 0 failed (1s)"), null);
+  assert.equal(parseSummary("running 1 test from ./a_test.ts"), null);
+});
+
+Deno.test("summaries add up in deno test's form; a process without one is a failure", () => {
+  const ok = (passed: number, passedSteps = 0): TestSummary => ({
+    ok: true,
+    passed,
+    passedSteps,
+    failed: 0,
+    ignored: 0,
+  });
+  assert.equal(
+    sumSummaries([ok(5, 2), ok(7)], 61_400),
+    "ok | 12 passed (2 steps) | 0 failed (1m1s)",
+  );
+  assert.equal(sumSummaries([ok(1, 1)], 2_000), "ok | 1 passed (1 step) | 0 failed (2s)");
+  assert.equal(sumSummaries([ok(5), null], 500), "FAILED | 5 passed | 1 failed (1s)");
+  assert.equal(
+    sumSummaries([ok(3), { ok: false, passed: 2, passedSteps: 0, failed: 2, ignored: 1 }], 0),
+    "FAILED | 5 passed | 2 failed | 1 ignored (0s)",
+  );
+  // A process that said FAILED with no failed test (an uncaught error) still fails the sum.
+  assert.equal(
+    sumSummaries([{ ok: false, passed: 3, passedSteps: 0, failed: 0, ignored: 0 }], 0),
+    "FAILED | 3 passed | 1 failed (0s)",
+  );
+  // The sum reads back as the .ci/run summary it is.
+  assert.deepEqual(parseSummary(sumSummaries([ok(4, 2), ok(6)], 0)), ok(10, 2));
+});
