@@ -28,10 +28,12 @@
  * `BELL`.
  *
  * The tag ({@linkcode announceSleep}) tells owners of one thread apart: a guest's generation, a
- * device worker's epoch, plus one. A sleeper clears `SLEEPING` only while it holds its own tag,
- * so that an owner replaced while it waited (its last task runs on after `terminate()`: see
- * `fence.ts`) does not clear its successor's announcement when its wait ends, which would leave
- * the successor asleep through every ring until its wait's timeout.
+ * device worker's epoch, plus one, so a successor's tag is larger. A sleeper clears `SLEEPING`
+ * only while it holds its own tag, and announces only over a tag no larger than its own, so that
+ * an owner replaced while it slept or was about to (its last task runs on after `terminate()`:
+ * see `fence.ts`) neither clears its successor's announcement when its wait ends nor overwrites
+ * it with its own tag that it clears later: either would leave the successor asleep through
+ * every ring until its wait's timeout. While a successor waits, `SLEEPING` so holds its tag.
  *
  * @module
  */
@@ -312,11 +314,19 @@ export function cpuOf(bells: Int32Array, thread: number): number | null {
 }
 
 /**
- * Set `SLEEPING` to the owner's `tag` (non-zero; default 1: see the module note): from here on,
- * ringers notify. Re-check the sources after this.
+ * Set `SLEEPING` to the owner's `tag` (positive; default 1: see the module note): from here on,
+ * ringers notify. Re-check the sources after this. A larger tag there is a successor's, which
+ * stays: a replaced owner (a smaller tag) announces nothing.
  */
 export function announceSleep(bells: Int32Array, thread: number, tag = 1): void {
-  Atomics.store(bells, thread * DOORBELL_STRIDE + DoorbellWord.SLEEPING, tag);
+  const at = thread * DOORBELL_STRIDE + DoorbellWord.SLEEPING;
+  // Bounded: each retry follows another owner's change of the word, and the owners of a thread
+  // are few (a replaced one and its successor).
+  for (let cur = Atomics.load(bells, at); cur <= tag;) {
+    const was = Atomics.compareExchange(bells, at, cur, tag);
+    if (was === cur) return;
+    cur = was;
+  }
 }
 
 /**

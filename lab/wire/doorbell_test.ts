@@ -125,6 +125,30 @@ Deno.test("a replaced owner whose wait ends late leaves its successor's SLEEPING
   assert.equal(readDoorbellWord(bells, 0, DoorbellWord.SLEEPING), 0);
 });
 
+Deno.test("a replaced owner that announces its sleep late leaves its successor's tag: its wait's end cannot clear it", async () => {
+  // An owner replaced between its pass and its announcement (descheduled there: nothing of it
+  // is inside a section, so its successor starts at once) stored its tag over its successor's;
+  // its wait's end then cleared it, and the successor slept through every ring to its timeout.
+  const bells = createDoorbells(1);
+  const seen = readBell(bells, 0);
+  announceSleep(bells, 0, 2);
+  const successor = waitDoorbell(bells, 0, seen, 500, 2);
+  announceSleep(bells, 0, 1);
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.SLEEPING), 2);
+  assert.equal(waitDoorbellSync(bells, 0, seen, 0, 1), false);
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.SLEEPING), 2);
+  const t0 = performance.now();
+  ringDoorbell(bells, 0);
+  assert.equal(await held(successor), true, "the ring ended the successor's wait");
+  assert.ok(performance.now() - t0 < 400, "at once, not at its timeout");
+  // Once the successor cleared it, an owner (old or not) announces over 0, and its own tag again.
+  announceSleep(bells, 0, 1);
+  announceSleep(bells, 0, 1);
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.SLEEPING), 1);
+  announceSleep(bells, 0, 2);
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.SLEEPING), 2);
+});
+
 Deno.test("beat counts loop passes and setThreadState sets STATE", () => {
   const bells = createDoorbells(2);
   for (let i = 0; i < 5; i++) beat(bells, 1);
