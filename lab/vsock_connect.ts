@@ -192,6 +192,10 @@ export class LabVsockConn implements Deno.UnixConn {
   /** How the stream ended, once a read ahead met its end. */
   #end: End | null = null;
   #pumping = false;
+  /** The script's choice ({@linkcode LabVsockConn.ref}): its waiting reads keep the process. */
+  #refd = true;
+  /** Reads of the script waiting for bytes or the end. */
+  #waiting = 0;
   /** Resolved (and replaced) when a read ahead queued bytes or met the end. */
   #news = Promise.withResolvers<void>();
 
@@ -203,6 +207,9 @@ export class LabVsockConn implements Deno.UnixConn {
     this.#conn = conn;
     this.#stopped = o.stopped;
     this.#cut = o.cut;
+    // The read ahead alone keeps no process from exiting (a script done with the stream, which
+    // never read it to its end, ends as before): only a read of the script that waits does.
+    this.#conn.unref();
     this.#pump();
   }
 
@@ -230,7 +237,14 @@ export class LabVsockConn implements Deno.UnixConn {
         if (end.error !== undefined) throw end.error.value;
         return null;
       }
-      await this.#news.promise;
+      this.#waiting++;
+      this.#hold();
+      try {
+        await this.#news.promise;
+      } finally {
+        this.#waiting--;
+        this.#hold();
+      }
     }
     const head = this.#queue[0];
     const n = Math.min(p.length, head.length);
@@ -273,6 +287,12 @@ export class LabVsockConn implements Deno.UnixConn {
     })();
   }
 
+  /** Let the socket's pending read keep the process while a read of the script waits on it. */
+  #hold(): void {
+    if (this.#refd && this.#waiting > 0) this.#conn.ref();
+    else this.#conn.unref();
+  }
+
   /** Wake the reads waiting for bytes or the end. */
   #tell(): void {
     this.#news.resolve();
@@ -300,14 +320,16 @@ export class LabVsockConn implements Deno.UnixConn {
     return this.#conn.closeWrite();
   }
 
-  /** Let the process exit while the stream is open. */
+  /** A read that waits keeps the process from exiting (the default). */
   ref(): void {
-    this.#conn.ref();
+    this.#refd = true;
+    this.#hold();
   }
 
-  /** Keep the process from exiting while the stream is open (the default). */
+  /** Let the process exit while a read waits. */
   unref(): void {
-    this.#conn.unref();
+    this.#refd = false;
+    this.#hold();
   }
 
   /**

@@ -69,6 +69,8 @@ function socketWith(chunks: Uint8Array[], end?: Promise<void>) {
       return chunks[i].length;
     },
     close: () => {},
+    ref: () => {},
+    unref: () => {},
   } as unknown as Deno.UnixConn;
   return { conn, reads: () => reads };
 }
@@ -120,4 +122,43 @@ Deno.test("LabVsockConn reads at most 64 KiB ahead of the script: the rest waits
   let got = 0;
   for await (const c of conn.readable) got += c.length;
   assert.equal(got, 4 * chunk.length);
+});
+
+Deno.test("LabVsockConn: a script's read that waits keeps its process, the read ahead alone does not", async () => {
+  // The read ahead's pending read of the socket kept a script that was done with a stream the
+  // guest left open from exiting, until the guest closed it or the lab stopped.
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/vsock.sock`;
+  const listener = Deno.listen({ transport: "unix", path });
+  try {
+    const module = new URL("./vsock_connect.ts", import.meta.url).href;
+    // Reads once (its bytes come 100 ms later), then ends with the stream open.
+    const script = `import { LabVsockConn } from ${JSON.stringify(module)};
+      const c = new LabVsockConn(await Deno.connect({ transport: "unix", path: ${
+      JSON.stringify(path)
+    } }), { stopped: () => false, cut: () => new Error("cut") });
+      const buf = new Uint8Array(8);
+      console.log(new TextDecoder().decode(buf.subarray(0, (await c.read(buf)) ?? 0)));`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-check", script],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const peer = await listener.accept();
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      await peer.write(HI);
+      const killer = setTimeout(() => child.kill(), 5000);
+      const out = await child.output();
+      clearTimeout(killer);
+      assert.equal(new TextDecoder().decode(out.stderr), "");
+      assert.equal(out.code, 0, "the script ended by itself");
+      assert.equal(new TextDecoder().decode(out.stdout), "hi\n");
+    } finally {
+      peer.close();
+    }
+  } finally {
+    listener.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
