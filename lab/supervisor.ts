@@ -351,8 +351,10 @@ export class DeviceSupervisor {
     // is: the same task); meanwhile the VM is `restarting`.
     const launch = () => {
       if (this.#lab.stopped() || Atomics.load(words, FenceWord.EPOCH) !== epoch) {
-        // The lab stops, or a power cycle took over meanwhile (it moved the epoch on again).
+        // The lab stops, or a power cycle took over meanwhile (it moved the epoch on again): the
+        // old worker, out of the lab's set since `take`, is ended here or by nobody.
         if (this.#restarting.get(vm) === t0) this.#restarting.delete(vm);
+        this.#endReplaced(old ?? null, cause);
         return;
       }
       this.#launch(vm, v, start, { cause, epoch, detectedAt, old: old ?? null });
@@ -384,6 +386,11 @@ export class DeviceSupervisor {
     }
   }
 
+  /** Terminate a replaced device worker (`take`n from the lab), unless a test keeps it. */
+  #endReplaced(old: Worker | null, cause: "exit" | "hang"): void {
+    if (old && (!this.keepReplaced || cause === "exit")) old.terminate();
+  }
+
   /** Start a replaced device worker's successor (`replace`, once the old one is out). */
   #launch(
     vm: string,
@@ -410,7 +417,7 @@ export class DeviceSupervisor {
     // them (a partition in force would otherwise let through what its guest queued meanwhile).
     this.#resend(vm);
     // Terminated after the successor is on its way: it is fenced, and terminating takes time.
-    if (old && (!this.keepReplaced || cause === "exit")) old.terminate();
+    this.#endReplaced(old, cause);
     const pending: PendingRestart = {
       cause,
       epoch,

@@ -481,6 +481,43 @@ Deno.test("a device worker stuck inside a section holds its successor back only 
   }
 });
 
+Deno.test("a device worker replaced mid-pass is terminated when the lab stops or a power cycle takes over before its pass ends", async () => {
+  // Before, only the successor's launch terminated it: the lab's stop, or a vm-crash's power
+  // cycle, during the wait for its pass left it running, out of the lab's set (a worker stuck
+  // in its pass then spun for good and held the process).
+  for (const by of ["stop", "power cycle"] as const) {
+    const { parts, log } = recordingLab();
+    const a = parts.plan.vms.find((v) => v.name === "a")!;
+    let stopped = false;
+    parts.stopped = () => stopped;
+    let terminated = 0;
+    const worker = { terminate: () => terminated++ } as unknown as Worker;
+    let held: Worker | undefined = worker;
+    parts.take = () => {
+      const w = held;
+      held = undefined;
+      return w;
+    };
+    const sup = new DeviceSupervisor(parts);
+    sup.oldWorkerWaitMs = 30;
+    sup.setStart("a", { type: "start", vm: "a", rings: [] } as unknown as VmStart);
+    const old = deviceFence(parts.controls[a.index], a.control, 0);
+    assert.ok(old.enter());
+    try {
+      sup.replace("a", "hang", "its heartbeat stopped");
+      assert.equal(terminated, 0, "terminated before its pass ended");
+      if (by === "stop") stopped = true;
+      else void sup.powerCycle("a", () => Promise.resolve());
+      await waitForValue(`the end of the old worker (${by})`, () => terminated || null, 2000);
+      assert.equal(terminated, 1);
+      assert.ok(!log.includes("spawn a restore"), "the replacement started anyway");
+    } finally {
+      old.exit();
+      sup.stop();
+    }
+  }
+});
+
 Deno.test("a VM is resetting from device-needs-reset until its queues are live, not its first frame", () => {
   const sup = new DeviceSupervisor({} as SupervisedLab); // noteEvent and state use no lab part
   assert.equal(sup.state("a"), null);
