@@ -267,6 +267,20 @@ for (const layout of ["split", "packed"] as Layout[]) {
     assert.equal(r.backend.finish(), "disconnected");
     assert.equal(r.counters[VhostPciCounter.faults], 1);
     assert.equal(r.counters[VhostPciCounter.lastFaultAddr], 0x10000 + 2 * 0x800);
+    // The refused frame goes back to a's driver unsent (its rings are still mapped), counted by
+    // a's NIC as a TX chain it could not send (`txMalformed`: unreachable buffer): a frame a's
+    // driver reclaims is sent, or counted link down or malformed, never lost uncounted.
+    const tokens: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const u = r.tx.getUsed();
+      assert.ok(u.ok);
+      if (u.value === null) break;
+      tokens.push(u.value.token);
+    }
+    assert.deepEqual(tokens, [0, 1, 2], "the two sent and the refused one");
+    assert.equal(r.netCounters[NetCounter.txFrames], 2);
+    assert.equal(r.netCounters[NetCounter.txMalformed], 1, "the refused one, counted");
+    assert.equal(r.counters[VhostPciCounter.framesIn], 2);
   });
 
   Deno.test(`unmapping a's rings under b ends the connection at b's next pass (${layout})`, () => {
