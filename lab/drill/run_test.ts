@@ -540,28 +540,44 @@ Deno.test({
       // The main thread blocked from 10 ms after #0 to 170 ms after it (as a vm-crash's reboot
       // blocked it starting workers), across #1's time, 100 ms after #0's: #1's timer fired late.
       // Before, the run started about 70 ms late without a word (its cursor was on time).
-      const lines: string[] = [];
-      const r = await runDrill({
-        topology: "pair",
-        timeline: [{ at: "50ms", wait: "0ms" }, { at: "150ms", wait: "0ms" }],
-      }, {
-        onProgress: (l) => {
-          lines.push(l);
-          if (!l.includes("#0 wait")) return;
-          const base = performance.now();
-          setTimeout(() => {
-            while (performance.now() < base + 170) { /* the main thread is busy */ }
-          }, 10);
-        },
-      });
-      assert.ok(r.passed, r.error);
-      const late = r.steps[1].lateMs;
-      assert.ok(late !== undefined && late >= 40, JSON.stringify(r.steps));
-      assert.ok(Math.abs(r.steps[1].startedMs - 150 - late) < 0.2, JSON.stringify(r.steps));
-      assert.match(
-        lines.find((l) => l.includes("#1 wait")) ?? "",
-        /#1 wait 0 ms \([\d.]+ ms late: due at 0\.150 s, the main thread was busy\)$/,
-      );
+      // On a loaded machine the 10 ms timer can itself fire after #1's time (or #0 start so late
+      // that the cursor is behind): then the run was not set up, and is run again (at most 3).
+      const seen: string[] = [];
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        const lines: string[] = [];
+        let base = 0;
+        let busyFrom = -1;
+        const r = await runDrill({
+          topology: "pair",
+          timeline: [{ at: "50ms", wait: "0ms" }, { at: "150ms", wait: "0ms" }],
+        }, {
+          onProgress: (l) => {
+            lines.push(l);
+            if (!l.includes("#0 wait")) return;
+            base = performance.now();
+            setTimeout(() => {
+              busyFrom = performance.now() - base;
+              while (performance.now() < base + 170) { /* the main thread is busy */ }
+            }, 10);
+          },
+        });
+        assert.ok(r.passed, r.error);
+        // Set up: the main thread was busy before #1's time (150 ms) and until after it (#0 starts
+        // at 50 ms or later), and the cursor was on time (#0 ended before it).
+        const at0 = r.steps[0].startedMs;
+        const setUp = busyFrom >= 0 && at0 + busyFrom < 149 && r.steps[0].endedMs < 149;
+        seen.push(JSON.stringify({ attempt, busyFrom, steps: r.steps }));
+        if (!setUp) continue;
+        const late = r.steps[1].lateMs;
+        assert.ok(late !== undefined && late >= 40, JSON.stringify(r.steps));
+        assert.ok(Math.abs(r.steps[1].startedMs - 150 - late) < 0.2, JSON.stringify(r.steps));
+        assert.match(
+          lines.find((l) => l.includes("#1 wait")) ?? "",
+          /#1 wait 0 ms \([\d.]+ ms late: due at 0\.150 s, the main thread was busy\)$/,
+        );
+        return;
+      }
+      assert.fail(`the main thread was never busy across #1's time: ${seen.join("\n")}`);
     }),
 });
 
