@@ -125,7 +125,8 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
   const { regs } = ctl;
   const { bells, deviceThread, post } = ctx;
   const kick = (q: number) => notifyIommu(regs, q, () => ringDoorbell(bells, deviceThread));
-  if (driver.fillEvents()) kick(EVENTQ);
+  // After the awaits of the set-up: a crashed guest's rest of its start writes no ring.
+  ctx.fence.guard(() => driver.fillEvents() && kick(EVENTQ), false);
   // The lab stops, or this guest crashed (its generation ended: a successor may start).
   const stopped = () => stopRequested(bells, ctx.thread) || !ctx.fence.current();
   const requests = guestIommuRequests({

@@ -21,6 +21,7 @@ import {
 } from "../../../devices/virtio/mmio_driver.ts";
 import type { DriverQueue } from "../../../devices/virtio/queue.ts";
 import {
+  type PacketSink,
   VSOCK_LARGE_RX_BUFFER,
   VSOCK_LARGE_RX_BUFFERS,
   VSOCK_LARGE_TX_BUFFER,
@@ -35,6 +36,7 @@ import {
 import { deviceControl } from "../../wire/control.ts";
 import { ringDoorbell } from "../../wire/doorbell.ts";
 import { MailboxPort } from "../../wire/mailbox.ts";
+import type { Fence } from "../../wire/fence.ts";
 import type { VsockDeviceSpec } from "../../wire/specs.ts";
 import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
 import { configUnstableError, driverStartError } from "./start_error.ts";
@@ -57,6 +59,27 @@ const DRIVER_FEATURES = featureSet([
  * credit, not memory: bytes wait in the socket only while its reader does not read.
  */
 const GUEST_BUF_ALLOC = 4 << 20;
+
+/**
+ * `sink` whose sends write guest memory (a TX buffer, a descriptor, an avail entry) as sections
+ * of the guest's generation (`lab/wire/fence.ts`): a crashed guest's workload sends nothing (the
+ * socket table keeps the packet, as for a full ring). Inside the loop's pass it costs nothing; a
+ * workload's burst of sends pays one section ({@linkcode Fence.enterBurst}).
+ *
+ * @example
+ * ```ts
+ * import { createDoorbells, endGeneration } from "../../wire/doorbell.ts";
+ * import { guestFence } from "../../wire/fence.ts";
+ * import { fencedSink } from "./vsock.ts";
+ * const bells = createDoorbells(1);
+ * const sink = fencedSink({ send: () => true }, guestFence(bells, 0, 0));
+ * endGeneration(bells, 0);
+ * sink.send({} as never, null); // false
+ * ```
+ */
+export function fencedSink(sink: PacketSink, fence: Fence): PacketSink {
+  return { send: (h, payload) => fence.enterBurst() && sink.send(h, payload) };
+}
 
 /** An instance for a VM without vsock: nothing to do. */
 const IDLE: GuestKindInstance = {
@@ -118,7 +141,8 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
   const joinedPaths = spec.joinedPaths === undefined ? undefined : new Map(spec.joinedPaths);
   const sockets = new VsockSockets({
     cid: cidRead.value >>> 0,
-    sink: driver,
+    // A workload's write or connect sends from its own continuation, outside the loop's pass.
+    sink: fencedSink(driver, ctx.fence),
     now: () => clock.now(),
     maxPayload: driver.maxPayload,
     bufAlloc: GUEST_BUF_ALLOC,
@@ -126,8 +150,11 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
     knownCids: spec.labCids === undefined ? undefined : new Set([VsockCid.HOST, ...labCids.keys()]),
   });
   const regs = ctl.regs;
-  driver.fillRx();
-  driver.fillEvents();
+  // After the awaits of the set-up: a crashed guest's rest of its start writes no ring.
+  ctx.fence.guard(() => {
+    driver.fillRx();
+    driver.fillEvents();
+  }, undefined);
   let transportResets = 0;
   const onEvent = (id: number) => {
     if (id === VsockEventId.TRANSPORT_RESET) {
