@@ -46,6 +46,8 @@ export class Fence {
   readonly #generationWord: number;
   readonly #insideWord: number;
   #depth = 0;
+  /** A burst's end, made once: a flood's frames, each a burst of its own, allocate nothing. */
+  readonly #exitBurst = () => this.exit();
 
   /**
    * @param words the shared words
@@ -92,7 +94,7 @@ export class Fence {
   enterBurst(): boolean {
     if (this.#depth > 0) return true;
     if (!this.enter()) return false;
-    queueMicrotask(() => this.exit());
+    queueMicrotask(this.#exitBurst);
     return true;
   }
 

@@ -82,3 +82,27 @@ Deno.test("a burst's section is counted once and ends after the run's microtasks
   assert.equal(fence.enterBurst(), false);
   assert.equal(guestsInside(bells, 0), 0);
 });
+
+Deno.test("a burst's section allocates nothing per burst: a flood's frames each end it with the same function", async () => {
+  // Before, each burst queued a new closure: a flood, which sends each frame apart, made one per
+  // frame on its hot path.
+  const bells = createDoorbells(1);
+  const fence = guestFence(bells, 0, 0);
+  const queued: unknown[] = [];
+  const queue = globalThis.queueMicrotask;
+  globalThis.queueMicrotask = (fn) => {
+    queued.push(fn);
+    queue(fn);
+  };
+  try {
+    for (let frame = 0; frame < 3; frame++) {
+      assert.ok(fence.enterBurst());
+      await null;
+      assert.equal(guestsInside(bells, 0), 0);
+    }
+  } finally {
+    globalThis.queueMicrotask = queue;
+  }
+  assert.equal(queued.length, 3);
+  assert.equal(new Set(queued).size, 1);
+});
