@@ -63,7 +63,13 @@ Deno.test({
         const raw = lab.lab.exec("a", [...LONG_PING]);
         const outcomes = Promise.allSettled([ping, watched, sink.result]);
         await replies(heard, 3);
+        // Each cancelled workload's answer is what its guest measured, if the guest answers
+        // within the stop's grace (3 s): a loaded machine can take longer, and `lab.lab.exec`
+        // then has no partial to show. The same stop with a grace of 30 s waits only as long as
+        // the guest takes; the script's stop then resolves with it.
+        const stopping = lab.lab.stop({ workloadGraceMs: 30_000 });
         await lab.stop();
+        await stopping;
         const [p, w, s] = await outcomes;
         for (const [what, settled] of [["exec", p], ["exec with onLine", w]] as const) {
           assert.equal(settled.status, "rejected", `${what} resolved as a whole run`);
