@@ -46,6 +46,7 @@ import type { VhostPciFrontendMemory } from "../../wire/messages.ts";
 import type { VhostPciDeviceSpec } from "../../wire/specs.ts";
 import type { NetInterface } from "../net/api.ts";
 import type { NetStack } from "../net/stack.ts";
+import type { Fence } from "../../wire/fence.ts";
 import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
 import { driverStartError, resetFailureMessage, vhostPciDevice } from "./start_error.ts";
 
@@ -62,8 +63,10 @@ const TX_BUDGET = 64;
 /** A pass that does not look at `a`'s transmitq (armed, and no kick since). */
 const NO_TX = Object.freeze({ sent: 0, dropped: 0, blocked: false });
 
-/** One vhost-pci-net device of `b` and its interface in `b`'s stack. */
-class VhostPciLink implements NetInterface {
+/**
+ * One vhost-pci-net device of `b` and its interface in `b`'s stack (exported for its tests).
+ */
+export class VhostPciLink implements NetInterface {
   readonly name: string;
   readonly mac: Uint8Array;
   readonly ip: number | null;
@@ -125,6 +128,8 @@ class VhostPciLink implements NetInterface {
     readonly counters: Float64Array,
     /** The worker's control gate: `a`'s frames revealed while a message is pending wait. */
     gate: ControlGate,
+    /** `b`'s fence: a send writes `a`'s memory as a section of `b`'s generation. */
+    readonly fence: Fence,
   ) {
     this.name = spec.name;
     this.mac = Uint8Array.from(spec.mac);
@@ -175,6 +180,9 @@ class VhostPciLink implements NetInterface {
   sendWith(len: number, fill: (buf: Uint8Array) => void, csum = 0): boolean {
     const be = this.backend;
     if (be === null || !be.up || len > this.#scratch.length) return false;
+    // A section of `b`'s generation, once per burst: a crashed `b`'s workload writes nothing
+    // into `a`'s buffers and rings, which `b`'s successor serves.
+    if (!this.fence.enterBurst()) return false;
     const frame = this.#scratch.subarray(0, len);
     fill(frame);
     if (this.partition.cuts(frame, this.frontendMac)) {
@@ -294,6 +302,7 @@ async function start(
         partition,
         ctl.deviceCounters,
         ctx.gate,
+        ctx.fence,
       ),
     );
   }
