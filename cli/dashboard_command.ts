@@ -382,9 +382,10 @@ export function dashboardCommand(): Command {
       const reporter = opts.reportCpu ? setInterval(report, 1000) : undefined;
       let cleanup = () => {};
       try {
-        // Ended before it drew: nothing to draw, nor a screen to take and give back.
-        if (stop.signal.aborted) return;
         const { runDashboard } = await loadDashboard();
+        // Ended while the renderer loaded (a signal came then: checked after the load, the only
+        // await since the listeners went in): nothing to draw, nor a screen to take and give back.
+        if (stop.signal.aborted) return;
         const socket = socketSource(record);
         cleanup = () => socket.close();
         // The first read that finds the lab gone: the dashboard says so on its screen, then ends;
