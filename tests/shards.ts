@@ -16,11 +16,12 @@
  *   with the least so far: stale durations cost balance, never a file.
  * - **Output.** Each process's lines stream as they come, behind `[N] `; at the end, one summary
  *   line in `deno test`'s own form (`ok | 12 passed (3 steps) | 0 failed (1m2s)`), summed over the
- *   processes: a process that ended without its summary (a module that did not load) counts one
- *   failed test. The exit status is 0 only when every process passed.
+ *   processes: a process that ended without its summary (a module that did not load), or with a
+ *   failing exit status after an `ok`, counts one failed test. The exit status is 0 only when
+ *   every process passed.
  *
- * Run by the `test` task: `deno run --allow-run --allow-read --allow-env --allow-sys=cpus
- * tests/shards.ts -- DENO_TEST_FLAGS...` (flags given to every `deno test`). `VLAB_TEST_JOBS=N`
+ * Run by the `test` task: `deno run --allow-run --allow-read --allow-env tests/shards.ts --
+ * DENO_TEST_FLAGS...` (flags given to every `deno test`). `VLAB_TEST_JOBS=N`
  * sets the number of processes (1 runs everything in one, in order).
  *
  * @module
@@ -167,18 +168,37 @@ export function sumSummaries(summaries: readonly (TestSummary | null)[], ms: num
   } | ${passed} passed${stepText} | ${failed} failed${ignoredText} (${time})`;
 }
 
-/** Run one `deno test` over `files`, its lines behind `prefix`; its summary, or null. */
-async function runShard(
+/** Where {@linkcode runShard} writes a process's lines (this process's own, by default). */
+export interface ShardOutput {
+  /** Its standard output's lines. */
+  stdout: { writeSync(p: Uint8Array): number };
+  /** Its standard error's lines. */
+  stderr: { writeSync(p: Uint8Array): number };
+}
+
+/**
+ * Run one `deno test` over `files` with `flags`, each line of its output behind `prefix`: its
+ * summary, or null when it printed none; an `ok` summary of a process that exited with a failing
+ * status reads as failed.
+ *
+ * @example
+ * ```ts ignore
+ * await runShard(["a_test.ts"], ["--no-check"], "[1] "); // { ok: true, passed: 1, ... }
+ * ```
+ */
+export async function runShard(
   files: readonly string[],
   flags: readonly string[],
   prefix: string,
+  output: ShardOutput = { stdout: Deno.stdout, stderr: Deno.stderr },
 ): Promise<TestSummary | null> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["test", ...flags, ...files],
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  let summary: TestSummary | null = null;
+  // Set by the line pump's closure (a holder: TypeScript does not follow closures' writes).
+  const seen: { summary: TestSummary | null } = { summary: null };
   const encoder = new TextEncoder();
   const pump = async (
     stream: ReadableStream<Uint8Array>,
@@ -186,7 +206,7 @@ async function runShard(
   ) => {
     let rest = "";
     const emit = (line: string) => {
-      summary = parseSummary(line) ?? summary;
+      seen.summary = parseSummary(line) ?? seen.summary;
       writeAll(out, encoder.encode(`${prefix}${line}\n`));
     };
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
@@ -196,12 +216,14 @@ async function runShard(
     }
     if (rest !== "") emit(rest);
   };
-  await Promise.all([
-    pump(child.stdout, Deno.stdout),
-    pump(child.stderr, Deno.stderr),
+  const [, , status] = await Promise.all([
+    pump(child.stdout, output.stdout),
+    pump(child.stderr, output.stderr),
     child.status,
   ]);
-  return summary;
+  const read = seen.summary;
+  if (read !== null && !status.success) return { ...read, ok: false };
+  return read;
 }
 
 function writeAll(out: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {

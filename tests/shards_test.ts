@@ -5,6 +5,7 @@ import {
   findTestFiles,
   parseSummary,
   runsAlone,
+  runShard,
   sumSummaries,
   type TestSummary,
 } from "./shards.ts";
@@ -117,4 +118,41 @@ Deno.test("summaries add up in deno test's form; a process without one is a fail
   );
   // The sum reads back as the .ci/run summary it is.
   assert.deepEqual(parseSummary(sumSummaries([ok(4, 2), ok(6)], 0)), ok(10, 2));
+});
+
+Deno.test("a process's lines come behind its prefix, and its summary says how it ended", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "vlab-shards-run-" });
+  try {
+    Deno.writeTextFileSync(`${dir}/pass_test.ts`, 'Deno.test("passes", () => {});\n');
+    Deno.writeTextFileSync(`${dir}/fail_test.ts`, 'Deno.test("fails", () => { throw 1; });\n');
+    Deno.writeTextFileSync(`${dir}/broken_test.ts`, 'import "./missing.ts";\n');
+    const lines: string[] = [];
+    const sink = {
+      writeSync: (p: Uint8Array) => (lines.push(new TextDecoder().decode(p)), p.length),
+    };
+    const run = (file: string) =>
+      runShard([`${dir}/${file}`], ["--no-check", "--no-config"], "[7] ", {
+        stdout: sink,
+        stderr: sink,
+      });
+    assert.deepEqual(await run("pass_test.ts"), {
+      ok: true,
+      passed: 1,
+      passedSteps: 0,
+      failed: 0,
+      ignored: 0,
+    });
+    assert.ok(lines.every((l) => l.startsWith("[7] ")), lines.join(""));
+    assert.ok(lines.some((l) => l.startsWith("[7] passes ... ok")), lines.join(""));
+    assert.deepEqual(await run("fail_test.ts"), {
+      ok: false,
+      passed: 0,
+      passedSteps: 0,
+      failed: 1,
+      ignored: 0,
+    });
+    assert.equal(await run("broken_test.ts"), null);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
