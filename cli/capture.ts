@@ -15,8 +15,7 @@
  * `--duration S` counts from the command's start, as `timeout S tcpdump …` and tshark's
  * `-a duration:S` do, not from the lab's answer: a lab that has not answered the request when
  * it ends (hung, very busy, frozen) fails the command with one line (`control-error`), nothing
- * written. It counted from the answer, so a lab that held the request held the command until a
- * signal.
+ * written.
  *
  * @module
  */

@@ -162,15 +162,15 @@ interface End {
 /**
  * A host vsock stream as a script holds it (`VmHandle.vsockConnect`): the Unix socket, whose end
  * of stream says how it ended. The guest's close reads as the end (`read` answers null, as a
- * socket's does); the lab's stop, which closes every host socket of its VMs, used to read the
- * same, so a script took a stream cut by `vlab down` for one the guest had sent whole. An end
+ * socket's does). The lab's stop closes every host socket of its VMs too, and must not read the
+ * same (a script would take a stream cut by `vlab down` for one the guest had sent whole): an end
  * that comes once `stopped()` says the lab stopped (and a write then) throws `cut()`, a
  * `LabError` (`no-lab`), from `read` and `write` and through `readable` and `writable` alike.
  *
  * Which came first is decided when the end reaches this process, not when the script reads it:
  * reads run ahead of the script's while fewer than 64 KiB wait for it, so a guest's close that
  * came before the lab's stop, behind at most that many unread bytes, still reads as the end after
- * them (it threw `no-lab` when the script read it after the stop). Behind more, the end waits in
+ * them, also when the script reads it after the stop. Behind more, the end waits in
  * the socket unseen, and one the lab's stop finds there reads as its cut.
  *
  * @example
