@@ -307,3 +307,49 @@ Deno.test("--report-cpu's priority is the one the dashboard has at each report, 
   assert.equal(priorityNow("idle", kept), "idle");
   assert.equal(priorityNow("nice 10", kept), "nice 10");
 });
+
+Deno.test("a signal while the renderer loads ends vlab dashboard before it draws or asks the lab", async () => {
+  // The check for it ran before the load, with no await since the listeners went in: it was
+  // never true, and the dashboard drew its first frame (and asked the lab) only to end at once.
+  // The command's SIGTERM listener is called in a microtask queued when it is installed: it runs
+  // at the command's first await, the renderer's load, whose import cannot have resolved by then.
+  const url = (path: string) => JSON.stringify(new URL(path, import.meta.url).href);
+  const dir = await Deno.makeTempDir({ prefix: "vlab-dash-signal-" });
+  const script = `
+    import process from "node:process";
+    import { dashboardCommand } from ${url("./dashboard_command.ts")};
+    import { holdFakeLab } from ${url("../lab/fake_lab_testing.ts")};
+    let asked = 0;
+    const lab = holdFakeLab("dash-signal", { serve: () => (asked++, Response.json({})) });
+    const on = process.on.bind(process);
+    process.on = (event, listener) => {
+      if (event === "SIGTERM") queueMicrotask(() => listener());
+      return on(event, listener);
+    };
+    try {
+      await dashboardCommand().parseAsync(["dash-signal", "--report-cpu"], { from: "user" });
+    } finally {
+      await lab.close();
+    }
+    Deno.stdout.writeSync(new TextEncoder().encode("asked " + asked));
+  `;
+  const file = `${dir}/signal.ts`;
+  try {
+    await Deno.writeTextFile(file, script);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...VLAB_PERMISSION_FLAGS, "--config", CONFIG_PATH, file],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: dir }),
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    // Nothing drawn before the script's own line, and no snapshot asked of the lab.
+    assert.equal(new TextDecoder().decode(out.stdout), "asked 0", stderr);
+    // --report-cpu's last line says so too.
+    assert.match(stderr, /"updates":0/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
