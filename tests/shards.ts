@@ -20,9 +20,11 @@
  *   failing exit status after an `ok`, counts one failed test. The exit status is 0 only when
  *   every process passed.
  *
- * Run by the `test` task: `deno run --allow-run --allow-read --allow-env tests/shards.ts --
- * DENO_TEST_FLAGS...` (flags given to every `deno test`). `VLAB_TEST_JOBS=N`
- * sets the number of processes (1 runs everything in one, in order).
+ * Run by the `test` task: `deno run --allow-run --allow-read --allow-write --allow-env
+ * tests/shards.ts -- DENO_TEST_FLAGS...` (the flags are given to every `deno test`).
+ * `VLAB_TEST_JOBS=N` sets the number of processes (1 runs everything in one, in order).
+ * `VLAB_TEST_DURATIONS=FILE` writes each file's seconds in this run to FILE: `tests/durations.json`
+ * comes from a quiet run with `VLAB_TEST_JOBS=1`.
  *
  * @module
  */
@@ -243,6 +245,35 @@ function jobCount(): number {
   return Math.min(MAX_JOBS, Math.max(1, navigator.hardwareConcurrency));
 }
 
+/**
+ * Each test file's seconds in JUnit reports (`deno test --junit-path`): its tests' times, plus
+ * {@linkcode LOAD_SECONDS} for loading it; rounded to tenths.
+ *
+ * @example
+ * ```ts
+ * import { durationsFromJunit } from "./shards.ts";
+ * durationsFromJunit([
+ *   '<testsuite name="./a_test.ts"><testcase name="x" time="1.5"></testcase></testsuite>',
+ * ]); // { "a_test.ts": 1.8 }
+ * ```
+ */
+export function durationsFromJunit(reports: readonly string[]): Record<string, number> {
+  const seconds = new Map<string, number>();
+  for (const xml of reports) {
+    for (const suite of xml.split("<testsuite ").slice(1)) {
+      const name = /^name="(?:\.\/)?([^"]*)"/.exec(suite)?.[1];
+      if (name === undefined) continue;
+      let t = LOAD_SECONDS;
+      for (const m of suite.matchAll(/<testcase [^>]*?time="([0-9.]+)"/g)) t += Number(m[1]);
+      seconds.set(name, Math.round(((seconds.get(name) ?? 0) + t) * 10) / 10);
+    }
+  }
+  return Object.fromEntries([...seconds].sort(([x], [y]) => (x < y ? -1 : 1)));
+}
+
+/** Seconds a test file costs beyond its tests' own (its module graph, its isolate). */
+export const LOAD_SECONDS = 0.25;
+
 async function main(args: readonly string[]): Promise<number> {
   const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
   const config = JSON.parse(Deno.readTextFileSync(`${root}/deno.json`));
@@ -253,21 +284,52 @@ async function main(args: readonly string[]): Promise<number> {
   const flags = args[0] === "--" ? args.slice(1) : [...args];
   const jobs = jobCount();
   const shards = jobs === 1 ? [files] : dealShards(shared, seconds, jobs);
+  if (jobs > 1 && alone.length > 0) shards.push(alone);
+  // VLAB_TEST_DURATIONS=FILE: each process writes a JUnit report, and FILE gets their durations.
+  const durationsTo = Deno.env.get("VLAB_TEST_DURATIONS") || null;
+  const junitDir = durationsTo === null ? null : Deno.makeTempDirSync({ prefix: "vlab-junit-" });
+  const junit = (i: number) => (junitDir === null ? [] : [`--junit-path=${junitDir}/${i}.xml`]);
   const t0 = performance.now();
+  const side = jobs === 1 ? shards : shards.slice(0, shards.length - (alone.length > 0 ? 1 : 0));
   console.log(
-    `tests: ${files.length} files, ${shards.length} deno test process${
-      shards.length === 1 ? "" : "es"
-    } side by side` +
-      (jobs === 1 ? "" : `, then ${alone.length} alone`),
+    `tests: ${files.length} files, ${side.length} deno test process${
+      side.length === 1 ? "" : "es"
+    } side by side` + (jobs === 1 ? "" : `, then ${alone.length} alone`),
   );
   Deno.chdir(root);
+  const prefix = (i: number) => (side.length === 1 ? "" : `[${i + 1}] `);
   const summaries = await Promise.all(
-    shards.map((s, i) => runShard(s, flags, shards.length === 1 ? "" : `[${i + 1}] `)),
+    side.map((s, i) => runShard(s, [...flags, ...junit(i)], prefix(i))),
   );
-  if (jobs > 1 && alone.length > 0) summaries.push(await runShard(alone, flags, "[alone] "));
+  if (side.length < shards.length) {
+    summaries.push(await runShard(alone, [...flags, ...junit(side.length)], "[alone] "));
+  }
   console.log();
   console.log(sumSummaries(summaries, performance.now() - t0));
+  if (junitDir !== null && durationsTo !== null) {
+    const reports = shards.map((_, i) => {
+      try {
+        return Deno.readTextFileSync(`${junitDir}/${i}.xml`);
+      } catch {
+        return "";
+      }
+    });
+    Deno.writeTextFileSync(
+      durationsTo,
+      JSON.stringify(durationsFromJunit(reports), null, 2) + "\n",
+    );
+    Deno.removeSync(junitDir, { recursive: true });
+    console.log(`tests: each file's seconds written to ${durationsTo}`);
+  }
   return summaries.every((s) => s !== null && s.ok) ? 0 : 1;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    console.error(`tests: ${e instanceof Error ? e.message : String(e)}`);
+    console.error("hint: VLAB_TEST_JOBS=1 runs every test file in one deno test process");
+    Deno.exit(2);
+  }
+}

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   ALONE_MARK,
   dealShards,
+  durationsFromJunit,
   findTestFiles,
   parseSummary,
   runsAlone,
@@ -155,4 +156,32 @@ Deno.test("a process's lines come behind its prefix, and its summary says how it
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("durations are read from JUnit reports: each file's tests, plus its load, in tenths", () => {
+  const report = (suites: string) =>
+    `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="deno test" time="9.000">\n${suites}</testsuites>`;
+  const a = report(
+    `    <testsuite name="./lab/a_test.ts" tests="2">
+        <testcase name="x &gt; y" classname="./lab/a_test.ts" time="1.210" line="1" col="6">
+        </testcase>
+        <testcase name="z" classname="./lab/a_test.ts" time="0.400" line="9" col="6">
+        </testcase>
+    </testsuite>
+    <testsuite name="./b_test.ts" tests="0">
+    </testsuite>
+`,
+  );
+  const c = report(
+    `    <testsuite name="./c/d_test.tsx" tests="1">
+        <testcase name="w" classname="./c/d_test.tsx" time="2.000" line="1" col="6">
+        </testcase>
+    </testsuite>
+`,
+  );
+  assert.deepEqual(durationsFromJunit([a, c, ""]), {
+    "b_test.ts": 0.3,
+    "c/d_test.tsx": 2.3,
+    "lab/a_test.ts": 1.9,
+  });
 });
