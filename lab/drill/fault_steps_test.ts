@@ -245,25 +245,39 @@ Deno.test({
     inStateDir("vlab-drill-fault-", async () => {
       // Before, the exit's timing waited its 5 s for a restart that could never come, then
       // counted it unrecovered: the lab did what it should (fault-cancelled), the drill failed.
-      const lines: string[] = [];
-      const r = await runDrill({
-        topology: "pair",
-        timeline: [
-          { at: "300ms", fault: { kind: "backend-crash", vm: "a" } },
-          { fault: { kind: "vm-crash", vm: "a" } },
-        ],
-        assert: ["recovery.count == 1 && recovery.unrecovered == 0"],
-      }, { onProgress: (l) => lines.push(l) });
-      assert.deepEqual(r.assertions.map((a) => a.verdict), ["pass"], JSON.stringify(r));
-      assert.deepEqual(r.recovery.map((s) => s.subject), ["vm a"]);
-      assert.ok(
-        lines.some((l) =>
+      // On a loaded machine the backend can crash before the vm-crash comes (the next test's
+      // case, said as such, no recovery either): that run is run again, at most 3 times.
+      const seen: string[] = [];
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        const lines: string[] = [];
+        const r = await runDrill({
+          topology: "pair",
+          timeline: [
+            { at: "300ms", fault: { kind: "backend-crash", vm: "a" } },
+            { fault: { kind: "vm-crash", vm: "a" } },
+          ],
+          assert: ["recovery.count == 1 && recovery.unrecovered == 0"],
+        }, { onProgress: (l) => lines.push(l) });
+        assert.deepEqual(r.assertions.map((a) => a.verdict), ["pass"], JSON.stringify(r));
+        assert.deepEqual(r.recovery.map((s) => s.subject), ["vm a"]);
+        assert.ok(r.durationMs < 4000, `the drill took ${r.durationMs} ms`);
+        seen.push(lines.join("\n"));
+        const cancelled = lines.some((l) =>
           /\] backend a: the crash was cancelled by a vm-crash before it came: no recovery to time$/
             .test(l)
-        ),
-        lines.join("\n"),
-      );
-      assert.ok(r.durationMs < 4000, `the drill took ${r.durationMs} ms`);
+        );
+        if (cancelled) return;
+        assert.ok(
+          lines.some((l) =>
+            l.endsWith(
+              "] backend a: the VM crashed (vm-crash) before its backend restarted: no recovery " +
+                "to time",
+            )
+          ),
+          lines.join("\n"),
+        );
+      }
+      assert.fail(`the backend crashed before the vm-crash in every run:\n${seen.join("\n\n")}`);
     }),
 });
 
