@@ -177,13 +177,47 @@ class GuestNic implements NetInterface {
  * swallowed (`kickQueue` returns -1) must ring no doorbell either: the device never saw it.
  */
 function kickNic(
-  nic: GuestNic,
+  nic: { readonly regs: Int32Array },
   kick: { kickRx: boolean; kickTx: boolean },
   bells: Int32Array,
 ): boolean {
   const rx = kick.kickRx && kickOne(nic.regs, NetQueue.RECEIVEQ, bells);
   const tx = kick.kickTx && kickOne(nic.regs, NetQueue.TRANSMITQ, bells);
   return rx || tx;
+}
+
+/**
+ * The end of a NIC's reset, its new queues attached and its RX buffers posted: kick the queues
+ * `kick` names and ring its device worker, as a section of the guest's generation (`fence`).
+ * False, nothing written, when that generation ended meanwhile: the reset runs over awaits (the
+ * device's registers through the mailbox), and a guest that crashed during them must not write
+ * the registers its successor owns (`lab/wire/fence.ts`).
+ *
+ * @example
+ * ```ts
+ * import { createDoorbells, endGeneration } from "../../wire/doorbell.ts";
+ * import { guestFence } from "../../wire/fence.ts";
+ * import { regFileWords } from "../../../devices/virtio/mmio.ts";
+ * import { kickAfterReset } from "./net.ts";
+ * const bells = createDoorbells(2);
+ * const regs = new Int32Array(new SharedArrayBuffer(regFileWords(2) * 4));
+ * const fence = guestFence(bells, 0, 0);
+ * const kick = { kickRx: true, kickTx: false };
+ * kickAfterReset(regs, kick, { bells, deviceThread: 1, fence }); // true
+ * endGeneration(bells, 0);
+ * kickAfterReset(regs, kick, { bells, deviceThread: 1, fence }); // false
+ * ```
+ */
+export function kickAfterReset(
+  regs: Int32Array,
+  kick: { kickRx: boolean; kickTx: boolean },
+  o: { bells: Int32Array; deviceThread: number; fence: Fence },
+): boolean {
+  return o.fence.guard(() => {
+    kickNic({ regs }, kick, o.bells);
+    ringDoorbell(o.bells, o.deviceThread);
+    return true;
+  }, false);
 }
 
 /**
@@ -447,8 +481,9 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
           return;
         }
         nic.device = r.value.device;
-        kickNic(nic, r.value.kick, bells);
-        ringDoorbell(bells, deviceThread);
+        // After the reset's awaits: a crashed guest's recovery goes no further.
+        const fence = ctx.fence;
+        if (!kickAfterReset(nic.regs, r.value.kick, { bells, deviceThread, fence })) return;
         nic.resetting = false;
         // `device-reset` is logged at the first frame through the new queues (see pump); the
         // device is usable now (the supervisor's `resetting` state ends here).

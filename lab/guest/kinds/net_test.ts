@@ -2,7 +2,11 @@ import assert from "node:assert/strict";
 import { StatsWriter } from "../../wire/stats.ts";
 import { FakeClock } from "../net/testing.ts";
 import type { NetStack } from "../net/stack.ts";
-import { NET_GUEST_KIND } from "./net.ts";
+import { kickAfterReset, NET_GUEST_KIND } from "./net.ts";
+import { createDoorbells, endGeneration, guestsInside } from "../../wire/doorbell.ts";
+import { guestFence } from "../../wire/fence.ts";
+import { notifyCount, regFileWords } from "../../../devices/virtio/mmio.ts";
+import { NetQueue } from "../../../devices/net/config.ts";
 import type { GuestContext, GuestServices } from "./types.ts";
 
 Deno.test("the net kind runs the stack's timers from periodic, which a busy loop still calls", async () => {
@@ -28,4 +32,29 @@ Deno.test("the net kind runs the stack's timers from periodic, which a busy loop
   };
   kind.periodic(new StatsWriter(new Float64Array(256), () => {}));
   assert.equal(ticks, 1, "periodic ran the stack's due timers");
+});
+
+Deno.test("the end of a NIC's reset kicks its queues as a section of the guest's generation: a crashed guest's writes nothing", () => {
+  // Before, the reset's last step (after the awaits of its register accesses) kicked the new
+  // queues and rang the device worker outside any section: a guest that crashed during the reset
+  // wrote the notify registers of the NIC its successor had taken.
+  const bells = createDoorbells(2);
+  const regs = new Int32Array(new SharedArrayBuffer(regFileWords(2) * 4));
+  const fence = guestFence(bells, 0, 0);
+  const o = { bells, deviceThread: 1, fence };
+  const kick = { kickRx: true, kickTx: true };
+  assert.equal(kickAfterReset(regs, kick, o), true);
+  assert.deepEqual([notifyCount(regs, NetQueue.RECEIVEQ), notifyCount(regs, NetQueue.TRANSMITQ)], [
+    1,
+    1,
+  ]);
+  assert.equal(guestsInside(bells, 0), 0);
+  // The guest crashed during the reset's awaits: nothing written, no register, no doorbell.
+  endGeneration(bells, 0);
+  const regsBefore = [...regs];
+  const bellsBefore = [...bells];
+  assert.equal(kickAfterReset(regs, kick, o), false);
+  assert.deepEqual([...regs], regsBefore);
+  assert.deepEqual([...bells], bellsBefore);
+  assert.equal(guestsInside(bells, 0), 0);
 });
