@@ -69,7 +69,10 @@ export interface GuestIommuRequestsOptions {
   vm: string;
   /** The driver counters (`IommuDriverCounter`). */
   counters: Float64Array;
-  /** Kick queue `q` (0 requestq, 1 eventq), unless a lost-kick fault swallows it. */
+  /**
+   * Kick queue `q` (0 requestq, 1 eventq), unless a lost-kick fault swallows it; run as a
+   * section (`guard`).
+   */
   kick: (q: number) => void;
   /** Post a message (an `iommu-fault` event) to the main thread. */
   post: (m: FromWorker) => void;
@@ -149,11 +152,15 @@ function busy(e: IommuDriverError): boolean {
  * ```
  */
 export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuRequests {
-  const { driver, spec, counters, kick, post } = opts;
+  const { driver, spec, counters, post } = opts;
   const now = opts.now ?? (() => performance.now());
   const pause = opts.pause ?? pauseInGuest;
   const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
   const guard = opts.guard ?? (<T>(fn: () => T, _otherwise: T) => fn());
+  // A kick writes the queue's notify register: a section too. A wait's kick again runs in a
+  // continuation after its pause, outside the loop's pass (a reset's `restore`, a workload's
+  // `prepare`): a crashed guest's kicked the requestq its successor had taken.
+  const kick = (q: number) => guard(() => opts.kick(q), undefined);
   // The kind's own requests not yet completed, by token. A ticket leaves at its request's first
   // completion, with its status: the driver hands the freed token out again at once (to a NIC's
   // MAP, or to another request of the kind's, whose ticket must not take this one's place).

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { iommuRig } from "../../../devices/iommu/testing.ts";
 import { IOMMU_DRIVER_COUNTER_COUNT } from "../../wire/iommu.ts";
 import { guestIommuRequests, type GuestIommuRequestsOptions } from "./iommu_requests.ts";
+import { RENOTIFY_MS } from "./iommu_dma.ts";
 
 /** Requests the rig's requestq holds (16 descriptors, two per request). */
 const CAPACITY = 8;
@@ -261,4 +262,30 @@ Deno.test("a crashed guest's iommu requests stage and publish nothing (its fence
   assert.equal(r.driver.inFlight, inFlight);
   assert.equal(requests.collect(), 0);
   assert.ok(r.dma.resolve(WINDOW.gpa, 64, "write") < 0, "nothing was mapped");
+});
+
+Deno.test("a guest that crashed while its request waits for the device kicks the requestq no more", async () => {
+  // Before, the wait's kick again (every RENOTIFY_MS unanswered), in a continuation after its
+  // pause, ran outside any section: a guest that crashed while a NIC's reset mapped its window
+  // again kicked the requestq its successor's driver had taken.
+  const r = iommuRig("split", { size: 16 });
+  let current = true;
+  const clock = { t: 0 };
+  // Each kick, and whether the guest's generation still ran then.
+  const kicks: boolean[] = [];
+  const requests = guestIommuRequests({
+    ...eth0Static(r.driver),
+    kick: () => kicks.push(current),
+    now: () => clock.t,
+    // The device never answers; the guest crashes during the first pause.
+    pause: () => {
+      clock.t += RENOTIFY_MS;
+      current = false;
+      return Promise.resolve();
+    },
+    timeoutMs: 5 * RENOTIFY_MS,
+    guard: (fn, otherwise) => current ? fn() : otherwise,
+  });
+  await assert.rejects(requests.service.prepare(0, WINDOW, WINDOW), /statuses none within/);
+  assert.deepEqual(kicks, [true], "one kick, the publish's, before the crash");
 });
