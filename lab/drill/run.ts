@@ -255,6 +255,26 @@ export const FAULT_RECOVERY_WATCH_MS = 5000;
 export const faultRecoveryWatch: { ms: number } = { ms: FAULT_RECOVERY_WATCH_MS };
 
 /**
+ * A test-only knob: the drill's clock, ms, from which the runner counts its elapsed time and
+ * each step's due time (`performance.now` unless a test sets `now`, and puts it back in
+ * `finally`; a run reads it once, as it starts). Nothing but tests sets it: a test of when a step
+ * starts needs a clock it controls.
+ *
+ * @example
+ * ```ts ignore
+ * import { drillClock } from "./run.ts";
+ * const real = drillClock.now;
+ * drillClock.now = () => real() + 1000; // a clock of the test's
+ * try {
+ *   await runDrill(drill);
+ * } finally {
+ *   drillClock.now = real;
+ * }
+ * ```
+ */
+export const drillClock: { now: () => number } = { now: () => performance.now() };
+
+/**
  * The planned offset (ms from the step's anchor) of each run of a step, jitter included: a
  * function of the seed, the step index and the run number only.
  *
@@ -578,11 +598,12 @@ async function runLoaded(
   // vm-crash's reboot that constructed its own blocked the main thread 10 to 105 ms, and the
   // steps due then started late.
   lab.lab.reserveStandby(faultRuns(drill, seed));
-  const t0 = performance.now();
+  const now = drillClock.now;
+  const t0 = now();
   // Never before the timeout, counted from the drill's clock (Deno truncates a fractional delay).
   const deadline = setTimeout(() => stopDrill("timed-out"), Math.ceil(drill.timeoutMs));
   const startedAt = new Date().toISOString();
-  const elapsedMs = () => Math.round((performance.now() - t0) * 10) / 10;
+  const elapsedMs = () => Math.round((now() - t0) * 10) / 10;
   const stamp = (ms: number) => `[${(ms / 1000).toFixed(3).padStart(8)} s]`;
   const events: DrillResult["events"] = [];
   // Stopped under the drill (`vlab down NAME`, `POST /down` on its socket): the drill ends there
@@ -863,7 +884,7 @@ async function runLoaded(
         const held = steps.at(-1);
         // From the clock itself: elapsedMs() is rounded, up to 0.05 ms ahead of it, and the run
         // must not start before its time (a vm-crash's reboot is validated from its due time).
-        await sleep(dueMs - (performance.now() - t0));
+        await sleep(dueMs - (now() - t0));
         if (abort.signal.aborted) break;
         // A run the lab would refuse because its VM still recovers from a fault above (a
         // vm-crash's reboot longer than the loader could know, a backend restart, a device reset)
