@@ -8,6 +8,8 @@
  * (CI's two); with a core per worker both pass.
  */
 
+// test-shards: alone (a ping median against the machine: another process's load reads as the bug)
+
 import assert from "node:assert/strict";
 import { Lab } from "../lab/lab.ts";
 import { LAB_TEST } from "../lab/testing.ts";
