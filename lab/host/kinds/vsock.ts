@@ -173,7 +173,15 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
         guestCid: spec.cid,
         // Also called from the host end's promises (a client's bytes, a connect's answer),
         // outside the loop's pass: a section of its own there (nested in a pass, it costs none).
-        deliver: (hh, p) => ctx.fence.guard(() => device.deliver(hh, p) !== "busy", false),
+        // enter/exit, not guard: a packet's delivery allocates no closure.
+        deliver: (hh, p) => {
+          if (!ctx.fence.enter()) return false;
+          try {
+            return device.deliver(hh, p) !== "busy";
+          } finally {
+            ctx.fence.exit();
+          }
+        },
         wake: () => ringSelf(bells, ctx.thread),
         now: () => performance.now(),
       });
