@@ -266,6 +266,46 @@ function openBackend(ctx: GuestContext, link: VhostPciLink): VhostPciBackend | n
   });
 }
 
+/**
+ * The end of `b`'s reset of `link`'s vhost-pci-net device, a continuation after the awaits of its
+ * register accesses: the link serves again (after {@linkcode RESET_LINK_DOWN_MS}), logs
+ * `device-queues-live` and `device-reset` (`resetMs` from `reset.t0`, the detection, as
+ * `performance.now()`) and wakes the loop (`b`'s doorbell). A section of `b`'s generation: false,
+ * and nothing done (no event, no doorbell rung: the line is `b`'s successor's; the link stays
+ * resetting), once the generation ended.
+ *
+ * @example
+ * ```ts ignore
+ * liveAfterReset(link, ctx, { cause: "guest-bug", t0 }); // true: b serves a again
+ * ```
+ */
+export function liveAfterReset(
+  link: VhostPciLink,
+  ctx: Pick<GuestContext, "fence" | "post" | "wakeSelf">,
+  reset: { cause: string; t0: number },
+): boolean {
+  const { cause, t0 } = reset;
+  return ctx.fence.guard(() => {
+    link.resetting = false;
+    link.downUntil = performance.now() + RESET_LINK_DOWN_MS;
+    const resetMs = Math.round((performance.now() - t0) * 100) / 100;
+    // The lab's `resetting` state ends here, as for a NIC (the supervisor counts resets from
+    // `device-needs-reset` to `device-queues-live`).
+    ctx.post({
+      type: "event",
+      kind: "device-queues-live",
+      detail: { nic: link.name, vhostPci: link.spec.link, queuesLiveMs: resetMs },
+    });
+    ctx.post({
+      type: "event",
+      kind: "device-reset",
+      detail: { nic: link.name, vhostPci: link.spec.link, cause, resetMs },
+    });
+    ctx.wakeSelf();
+    return true;
+  }, false);
+}
+
 async function start(
   ctx: GuestContext,
   specs: VhostPciDeviceSpec[],
@@ -426,27 +466,8 @@ async function start(
           });
           return;
         }
-        link.resetting = false;
-        link.downUntil = performance.now() + RESET_LINK_DOWN_MS;
-        const resetMs = Math.round((performance.now() - t0) * 100) / 100;
-        // The lab's `resetting` state ends here, as for a NIC (the supervisor counts resets from
-        // `device-needs-reset` to `device-queues-live`).
-        ctx.post({
-          type: "event",
-          kind: "device-queues-live",
-          detail: { nic: link.name, vhostPci: link.spec.link, queuesLiveMs: resetMs },
-        });
-        ctx.post({
-          type: "event",
-          kind: "device-reset",
-          detail: {
-            nic: link.name,
-            vhostPci: link.spec.link,
-            cause,
-            resetMs,
-          },
-        });
-        ctx.wakeSelf();
+        // After the reset's awaits: a crashed guest's reset goes no further.
+        liveAfterReset(link, ctx, { cause, t0 });
       },
       (error) => {
         ctx.post({

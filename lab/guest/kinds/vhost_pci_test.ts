@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import type { VhostPciBackend } from "../../../devices/vhost_pci/backend.ts";
 import type { MailboxPort } from "../../wire/mailbox.ts";
 import type { ControlGate } from "../../wire/control_gate.ts";
-import type { VhostPciFrontendMemory } from "../../wire/messages.ts";
+import type { FromWorker, VhostPciFrontendMemory } from "../../wire/messages.ts";
 import type { VhostPciDeviceSpec } from "../../wire/specs.ts";
 import type { DriverInitOptions } from "../../../devices/virtio/mmio_driver.ts";
 import { PartitionFilter } from "../../wire/partition.ts";
 import { createDoorbells, endGeneration, guestsInside } from "../../wire/doorbell.ts";
 import { guestFence } from "../../wire/fence.ts";
-import { VhostPciLink } from "./vhost_pci.ts";
+import { liveAfterReset, VhostPciLink } from "./vhost_pci.ts";
 
 Deno.test("a vhost-pci backend guest's sends into its frontend's buffers are sections of its generation: a crashed one's write nothing", async () => {
   // Before, `b`'s stack wrote a frame into `a`'s RX buffer and used ring from a workload's
@@ -49,5 +49,54 @@ Deno.test("a vhost-pci backend guest's sends into its frontend's buffers are sec
   endGeneration(bells, 0);
   assert.equal(link.sendWith(60, fill), false);
   assert.deepEqual(written, [1], "a crashed guest's send wrote nothing");
+  assert.equal(guestsInside(bells, 0), 0);
+});
+
+Deno.test("the end of a vhost-pci backend guest's device reset is a section of its generation: a crashed one's rings no doorbell", () => {
+  // Before, the reset's last step (a continuation after the awaits of its register accesses)
+  // ended `resetting`, logged the reset and rang the guest's doorbell line with no section: a `b`
+  // that crashed during the reset rang the line its successor owns and told of a reset that never
+  // served again.
+  const bells = createDoorbells(1);
+  const fence = guestFence(bells, 0, 0);
+  const link = new VhostPciLink(
+    {
+      name: "eth1",
+      link: "vp0",
+      mac: [2, 0, 0, 0, 0, 2],
+      mtu: 1500,
+      frontend: { mac: [2, 0, 0, 0, 0, 1] },
+    } as unknown as VhostPciDeviceSpec,
+    {} as VhostPciFrontendMemory,
+    () => {},
+    {} as MailboxPort,
+    {} as DriverInitOptions,
+    new PartitionFilter(),
+    new Float64Array(64),
+    { pending: () => false } as unknown as ControlGate,
+    fence,
+  );
+  const posted: string[] = [];
+  const rung: number[] = [];
+  const ctx = {
+    fence,
+    post: (m: FromWorker) => posted.push(m.type === "event" ? m.kind : m.type),
+    wakeSelf: () => rung.push(guestsInside(bells, 0)),
+  };
+  link.resetting = true;
+  assert.equal(liveAfterReset(link, ctx, { cause: "guest-bug", t0: performance.now() }), true);
+  assert.equal(link.resetting, false);
+  assert.deepEqual(posted, ["device-queues-live", "device-reset"]);
+  assert.deepEqual(rung, [1], "rung inside a section");
+  assert.equal(guestsInside(bells, 0), 0);
+  // `b` crashed during the reset's awaits: nothing done.
+  link.resetting = true;
+  endGeneration(bells, 0);
+  const bellsBefore = [...bells];
+  assert.equal(liveAfterReset(link, ctx, { cause: "guest-bug", t0: performance.now() }), false);
+  assert.equal(link.resetting, true, "a crashed guest's link does not serve again");
+  assert.deepEqual(posted, ["device-queues-live", "device-reset"]);
+  assert.deepEqual(rung, [1], "a crashed guest rang no doorbell");
+  assert.deepEqual([...bells], bellsBefore);
   assert.equal(guestsInside(bells, 0), 0);
 });
