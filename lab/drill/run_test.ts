@@ -69,6 +69,9 @@ Deno.test({
         assert.deepEqual(seqs(again), seqs(first), "two of three runs of one seed agree");
         const extra = seqs(odd).filter((s) => !seqs(first).includes(s));
         assert.deepEqual(extra, [], "the odd run had replies the others did not");
+        // Its lab took the same decisions all the same (the frames lost, the steps' times): a
+        // late reply is the ping's, a frame lost once more is the lab's and fails.
+        assert.deepEqual(compareRuns(first, odd), [], "the odd run's lab decided otherwise");
       }
       const other = await runDrill(lossyDrill(11), { seed: 12 });
       assert.ok(first.passed, JSON.stringify(first.assertions));
