@@ -687,34 +687,49 @@ export class Lab {
   }
 
   /**
-   * Spawn ahead, now, the workers that `reboots` reboots after `vm-crash` and `restarts` backend
+   * Spawn ahead the workers that `reboots` reboots after `vm-crash` and `restarts` backend
    * restarts will take (each at most {@linkcode MAX_RESERVED_REBOOTS}), beyond the ones the lab
    * keeps: a reboot then constructs no `Worker` (each blocks the main thread 10 to 105 ms on a
-   * loaded 2-core machine) and spawns none back while these last. The drill runner calls it
-   * before its timeline starts, with the runs of its timeline's faults.
+   * loaded 2-core machine) and spawns none back while these last. One worker an event-loop turn,
+   * device workers first: the lab's timers and control socket answer between them (all in one turn
+   * held them about 1 s for the largest reservation). Resolves once all are spawned (fewer when
+   * one could not be constructed: a `standby-failed` event says why, or when the lab stopped).
+   * The drill runner awaits it before its timeline starts, with the runs of its timeline's faults.
    *
    * @example
    * ```ts ignore
-   * lab.reserveStandby({ reboots: 2, restarts: 0 }); // 3 guests, 4 device workers ahead
+   * await lab.reserveStandby({ reboots: 2, restarts: 0 }); // 3 guests, 4 device workers ahead
    * ```
    */
-  reserveStandby(counts: { reboots: number; restarts: number }): void {
+  async reserveStandby(counts: { reboots: number; restarts: number }): Promise<void> {
     const cap = (n: number) => Math.min(MAX_RESERVED_REBOOTS, Math.max(0, Math.floor(n)));
     const reboots = cap(counts.reboots);
     if (this.#stopped || this.plan.vms.length === 0 || reboots + cap(counts.restarts) === 0) {
       return;
     }
-    const kinds = new Set(this.plan.vms.flatMap((v) => v.devices.map((d) => d.kind)));
-    this.#workers.warmStandby(
-      this.#entries.urls.device,
-      [...kinds],
-      STANDBY_DEVICE_WORKERS + reboots + cap(counts.restarts),
-    );
+    const kinds = [...new Set(this.plan.vms.flatMap((v) => v.devices.map((d) => d.kind)))];
+    const devices = STANDBY_DEVICE_WORKERS + reboots + cap(counts.restarts);
     // One more guest than reboots: the last reboot leaves the one a lab keeps after a crash, and
     // spawns none back while the drill runs.
-    if (reboots > 0) {
-      this.#guestStandbyWanted = 1;
-      this.#workers.warmGuestStandby(this.#entries.urls.guest, reboots + 1);
+    const guests = reboots > 0 ? reboots + 1 : 0;
+    if (reboots > 0) this.#guestStandbyWanted = 1;
+    // A device worker that could not be constructed ends the device ones, not the guests. No more
+    // constructions than workers wanted: workers that fail as they load (`onerror`) loop no more.
+    let devicesFailed = false;
+    for (let spawns = 0; spawns < devices + guests; spawns++) {
+      if (this.#stopped) return;
+      const haveDevices = this.#workers.standbyCount("device");
+      const haveGuests = this.#workers.standbyCount("guest");
+      if (!devicesFailed && haveDevices < devices) {
+        devicesFailed = !this.#workers.warmStandby(
+          this.#entries.urls.device,
+          kinds,
+          haveDevices + 1,
+        );
+      } else if (haveGuests < guests) {
+        if (!this.#workers.warmGuestStandby(this.#entries.urls.guest, haveGuests + 1)) return;
+      } else return;
+      await new Promise((resolve) => setTimeout(resolve, 0));
     }
   }
 

@@ -81,3 +81,39 @@ Deno.test({
       });
     }),
 });
+
+Deno.test({
+  name: "reserveStandby constructs one worker a turn: a timer due meanwhile fires between them, " +
+    "and all are reserved when it resolves",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-standby-reserve-", async () => {
+      // What happened, in order: `worker` for each standby constructed, `timer` when it fired.
+      const log: string[] = [];
+      const Original = globalThis.Worker;
+      class Counted extends Original {
+        constructor(url: string | URL, options?: WorkerOptions) {
+          super(url, options);
+          if (options?.name?.endsWith(" standby") === true) log.push("worker");
+        }
+      }
+      globalThis.Worker = Counted;
+      try {
+        const lab = await startLab("pair");
+        try {
+          log.length = 0; // the device workers the lab keeps from its start
+          setTimeout(() => log.push("timer"), 0);
+          // 2 + 1 + 1 device workers (the 2 kept and 2 new) and 2 guests: 4 constructed.
+          await lab.lab.reserveStandby({ reboots: 1, restarts: 1 });
+          assert.equal(log.filter((e) => e === "worker").length, 4, log.join(" "));
+          // All in one turn, the timer fired only after the last (after it resolved, even).
+          const timer = log.indexOf("timer");
+          assert.ok(timer >= 0 && timer < log.length - 1, log.join(" "));
+        } finally {
+          await lab.stop();
+        }
+      } finally {
+        globalThis.Worker = Original;
+      }
+    }),
+});

@@ -596,8 +596,8 @@ async function runLoaded(
   if (options.signal?.aborted) stopDrill("interrupted");
   // The workers the timeline's crashes will take, spawned now, before its clock starts: a
   // vm-crash's reboot that constructed its own blocked the main thread 10 to 105 ms, and the
-  // steps due then started late.
-  lab.lab.reserveStandby(faultRuns(drill, seed));
+  // steps due then started late. One worker a turn: the lab's socket answers meanwhile.
+  await lab.lab.reserveStandby(faultRuns(drill, seed));
   const now = drillClock.now;
   const t0 = now();
   // Never before the timeout, counted from the drill's clock (Deno truncates a fractional delay).
