@@ -281,6 +281,14 @@ for (const layout of ["split", "packed"] as Layout[]) {
     assert.equal(r.netCounters[NetCounter.txFrames], 2);
     assert.equal(r.netCounters[NetCounter.txMalformed], 1, "the refused one, counted");
     assert.equal(r.counters[VhostPciCounter.framesIn], 2);
+    // Every completion b published into a's used ring is counted (`txUsedPublished`), and is one
+    // of the sent, the link-down and the refused ones: the equation the e2e test checks.
+    assert.equal(r.netCounters[NetCounter.txUsedPublished], tokens.length);
+    assert.equal(
+      r.netCounters[NetCounter.txUsedPublished],
+      r.counters[VhostPciCounter.framesIn] + r.counters[VhostPciCounter.linkDownIn] +
+        r.netCounters[NetCounter.txMalformed],
+    );
   });
 
   Deno.test(`unmapping a's rings under b ends the connection at b's next pass (${layout})`, () => {
@@ -368,6 +376,12 @@ for (const layout of ["split", "packed"] as Layout[]) {
       tokens.push(u.value.token);
     }
     assert.deepEqual(tokens, [0, 1, 2, 3], "each buffer returned once, in order");
+    assert.equal(r.netCounters[NetCounter.txUsedPublished], 4, "each completion counted");
+    assert.equal(
+      r.netCounters[NetCounter.txUsedPublished],
+      r.counters[VhostPciCounter.framesIn] + r.counters[VhostPciCounter.linkDownIn],
+      "one sent while served, three dropped as on a down link",
+    );
     postTx(r, 0x10000 + 4 * 0x800, 60, 0x34, 4);
     assert.equal(r.backend.transmit(s, 8).sent, 1, "a frame sent once b is back crosses");
     assert.equal(s.frames[1][0], 0x34);
