@@ -274,8 +274,22 @@ export function durationsFromJunit(reports: readonly string[]): Record<string, n
 /** Seconds a test file costs beyond its tests' own (its module graph, its isolate). */
 export const LOAD_SECONDS = 0.25;
 
+/**
+ * The repository's folder, from this module's URL (`tests/shards.ts` in it): a path, its escapes
+ * decoded (a folder named `my labs` is `my%20labs` in a URL).
+ *
+ * @example
+ * ```ts
+ * import { repoRoot } from "./shards.ts";
+ * repoRoot("file:///home/me/my%20labs/vlab/tests/shards.ts"); // "/home/me/my labs/vlab"
+ * ```
+ */
+export function repoRoot(moduleUrl: string): string {
+  return decodeURIComponent(new URL("..", moduleUrl).pathname).replace(/\/$/, "");
+}
+
 async function main(args: readonly string[]): Promise<number> {
-  const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+  const root = repoRoot(import.meta.url);
   const config = JSON.parse(Deno.readTextFileSync(`${root}/deno.json`));
   const files = findTestFiles(root, config.test?.exclude ?? []);
   const seconds = JSON.parse(Deno.readTextFileSync(`${root}/tests/durations.json`));

@@ -5,6 +5,7 @@ import {
   durationsFromJunit,
   findTestFiles,
   parseSummary,
+  repoRoot,
   runsAlone,
   runShard,
   sumSummaries,
@@ -42,7 +43,7 @@ Deno.test("test files are found by deno test's pattern, outside excluded and mod
 });
 
 Deno.test("the repository's own walk finds this file and every shipped test folder", () => {
-  const root = new URL("..", import.meta.url).pathname;
+  const root = repoRoot(import.meta.url);
   const files = findTestFiles(root, [".tools/"]);
   assert.ok(files.includes("tests/shards_test.ts"));
   for (const dir of ["cli/", "devices/", "lab/", "tests/"]) {
@@ -184,4 +185,9 @@ Deno.test("durations are read from JUnit reports: each file's tests, plus its lo
     "c/d_test.tsx": 2.3,
     "lab/a_test.ts": 1.9,
   });
+});
+
+Deno.test("the repository's folder is a path, escapes decoded (a folder with a space in its name)", () => {
+  assert.equal(repoRoot("file:///home/me/my%20labs/vlab/tests/shards.ts"), "/home/me/my labs/vlab");
+  assert.equal(repoRoot("file:///srv/vlab/tests/shards.ts"), "/srv/vlab");
 });
