@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { LabError } from "./errors.ts";
 import { planLab } from "./plan.ts";
@@ -158,7 +159,7 @@ Deno.test({
         console.log("done");
         `,
       );
-      const root = new URL("..", import.meta.url).pathname;
+      const root = fileURLToPath(new URL("..", import.meta.url));
       const run = async (sys: string[]) => {
         const out = await new Deno.Command(Deno.execPath(), {
           args: [

@@ -7,6 +7,7 @@
  * Needs `xmllint` (Debian package libxml2-utils); the test fails with a message if it is missing.
  */
 
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { onPath, type Run, runProgram, runVlab, spawnVlab, vlabIn } from "./run.ts";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
@@ -37,7 +38,7 @@ async function xmllint(file: string): Promise<Run> {
   return await runProgram("xmllint", ["--noout", file]);
 }
 
-const DRILL = new URL("../drills/link-flap.yaml", import.meta.url).pathname;
+const DRILL = fileURLToPath(new URL("../drills/link-flap.yaml", import.meta.url));
 
 Deno.test({
   name: "a link flap under ping passes from the CLI with reports, JUnit XML and a replay",

@@ -8,6 +8,7 @@
  * is missing.
  */
 
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { onPath, runProgram, spawnVlab, vlabIn, withLab } from "./run.ts";
 import { type LabGraph, renderGraph } from "../lab/graph.ts";
@@ -40,7 +41,7 @@ Deno.test({
     try {
       const vlab = vlabIn(stateDir);
       // A drill file draws the lab it runs on (it listed the drill's keys as unknown topology keys).
-      const file = new URL("../drills/partition-heal.yaml", import.meta.url).pathname;
+      const file = fileURLToPath(new URL("../drills/partition-heal.yaml", import.meta.url));
       // The commands are independent: they run two at once, and are checked in turn.
       const [dot, mermaid, unknown, bad, typo, drill, close] = await twoAtOnce([
         ["two-switches", "--format", "dot"],

@@ -4,6 +4,7 @@
  * and watchdog) pass against a real lab.
  */
 
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { formatDrillIssues, parseDrill } from "./load.ts";
 import { FAULT_RECOVERY_WATCH_MS, faultRecoveryWatch, runDrill } from "./run.ts";
@@ -95,7 +96,7 @@ for (
     ...LAB_TEST,
     fn: () =>
       inStateDir("vlab-drill-fault-", async () => {
-        const file = new URL(`../../drills/${name}.yaml`, import.meta.url).pathname;
+        const file = fileURLToPath(new URL(`../../drills/${name}.yaml`, import.meta.url));
         const r = await runDrill(file);
         const failed = r.assertions.filter((a) => a.verdict !== "pass");
         assert.deepEqual(failed, [], JSON.stringify(failed));

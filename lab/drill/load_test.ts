@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { drillFromObject, formatDrillIssues, loadDrillFile, parseDrill } from "./load.ts";
 import { topologyFromObject } from "../topology/load.ts";
@@ -217,7 +218,7 @@ Deno.test("every shipped drill validates", async () => {
   const files = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".yaml"));
   assert.ok(files.includes("link-flap.yaml") && files.includes("partition-lite.yaml"));
   for (const name of files) {
-    const r = await loadDrillFile(new URL(name, dir).pathname);
+    const r = await loadDrillFile(fileURLToPath(new URL(name, dir)));
     assert.ok(r.ok, r.ok ? "" : formatDrillIssues(r.error));
     assert.ok(r.value.assertions.length > 0, `${name} asserts nothing`);
   }

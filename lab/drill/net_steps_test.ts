@@ -4,6 +4,7 @@
  * real lab.
  */
 
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { formatDrillIssues, parseDrill } from "./load.ts";
 import { runDrill } from "./run.ts";
@@ -209,7 +210,7 @@ Deno.test({
     Deno.env.set("VLAB_STATE_DIR", dir);
     try {
       const r = await runDrill(
-        new URL("../../drills/partition-heal.yaml", import.meta.url).pathname,
+        fileURLToPath(new URL("../../drills/partition-heal.yaml", import.meta.url)),
       );
       const failed = r.assertions.filter((a) => a.verdict !== "pass");
       assert.deepEqual(failed, [], JSON.stringify(failed));

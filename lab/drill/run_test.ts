@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { isDeepStrictEqual } from "node:util";
 import { LabError } from "../errors.ts";
@@ -256,7 +257,7 @@ Deno.test({
       // The caller's signal is the drill's Ctrl-C: the lab takes none of its own (it would exit
       // before the verdict). Its record names the topology the drill ran (it said "<object>").
       assert.deepEqual(during, {
-        source: new URL("../../topologies/pair.yaml", import.meta.url).pathname,
+        source: fileURLToPath(new URL("../../topologies/pair.yaml", import.meta.url)),
         listening: false,
       });
       assert.ok(performance.now() - started < 8000, "the drill ran on after the interrupt");
@@ -343,7 +344,7 @@ Deno.test({
   ...LAB_TEST,
   fn: () =>
     inStateDir("vlab-drill-run-", async () => {
-      const file = new URL("../../drills/partition-lite.yaml", import.meta.url).pathname;
+      const file = fileURLToPath(new URL("../../drills/partition-lite.yaml", import.meta.url));
       const r = await runDrill(file);
       const failed = r.assertions.filter((a) => a.verdict !== "pass");
       assert.deepEqual(failed, [], JSON.stringify(failed));

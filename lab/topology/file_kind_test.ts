@@ -6,6 +6,7 @@
  * report reader.
  */
 
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { vlabFileKind, vlabTextKind, wrongKindProblem } from "./file_kind.ts";
@@ -68,7 +69,7 @@ Deno.test("a report or the JSON Schema read as a topology is one problem with th
     "This is a drill report (report.json), not a topology",
     "replay it with `vlab drill replay out/report.json`",
   ]]);
-  const schema = await loadTopologyFile(schemaFile.pathname);
+  const schema = await loadTopologyFile(fileURLToPath(schemaFile));
   assert.ok(!schema.ok);
   assert.deepEqual(schema.error.map((i) => [i.code, i.line, i.column]), [["wrong-kind", 1, 1]]);
   assert.match(schema.error[0].message, /JSON Schema of topology files/);
@@ -131,7 +132,7 @@ Deno.test("a replay given a drill, a topology, the schema or an empty file says 
     const topo = await readReport(await write("t.yaml", TOPOLOGY));
     assert.ok(!topo.ok);
     assert.equal(topo.error.message, "This is a topology, not a drill report (report.json)");
-    const schema = await readReport(schemaFile.pathname);
+    const schema = await readReport(fileURLToPath(schemaFile));
     assert.ok(!schema.ok);
     assert.equal(schema.error.code, "wrong-kind");
     const empty = await readReport(await write("e.json", "\n"));
