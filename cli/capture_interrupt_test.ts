@@ -63,6 +63,21 @@ function aborted(signal: AbortSignal): Promise<void> {
 }
 
 /** `vlab capture ARGS` in a child, against the state folder `root`. */
+/** The end of a test: the command killed if it still runs, its output awaited, the lab closed. */
+async function ended(
+  child: Deno.ChildProcess,
+  output: Promise<unknown>,
+  lab: { close(): Promise<void> },
+): Promise<void> {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // Ended.
+  }
+  await output.catch(() => {});
+  await lab.close();
+}
+
 function capture(root: string, args: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
     args: vlabRunArgs(["capture", ...args]),
@@ -114,13 +129,7 @@ Deno.test({
         await givenUp(first);
         assert.equal(await Deno.stat(pcap).then(() => true, () => false), false);
       } finally {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // Ended.
-        }
-        await output.catch(() => {});
-        await lab.close();
+        await ended(child, output, lab);
       }
     }),
 });
@@ -161,13 +170,7 @@ for (const duration of ["0.5", "0.001"]) {
           for (const signal of signals) assert.equal(signal.aborted, true);
           assert.equal(await Deno.stat(pcap).then(() => true, () => false), false);
         } finally {
-          try {
-            child.kill("SIGKILL");
-          } catch {
-            // Ended.
-          }
-          await output.catch(() => {});
-          await lab.close();
+          await ended(child, output, lab);
         }
       }),
   });

@@ -10,22 +10,18 @@ import { createDoorbells, endGeneration, guestsInside } from "../../wire/doorbel
 import { guestFence } from "../../wire/fence.ts";
 import { liveAfterReset, VhostPciLink } from "./vhost_pci.ts";
 
-Deno.test("a vhost-pci backend guest's sends into its frontend's buffers are sections of its generation: a crashed one's write nothing", async () => {
-  // Before, `b`'s stack wrote a frame into `a`'s RX buffer and used ring from a workload's
-  // continuation with no section: a crashed `b` descheduled there could write into the rings
-  // its successor serves once the reboot had found no section of it under way.
-  const bells = createDoorbells(1);
-  const fence = guestFence(bells, 0, 0);
-  const spec = {
-    name: "eth1",
-    mac: [2, 0, 0, 0, 0, 2],
-    ip: null,
-    prefix: null,
-    mtu: 1500,
-    frontend: { mac: [2, 0, 0, 0, 0, 1] },
-  } as unknown as VhostPciDeviceSpec;
-  const link = new VhostPciLink(
-    spec,
+/** A link of `b`'s guest over nothing but `fence` (no memory, mailbox or driver behind it). */
+function fencedLink(fence: ReturnType<typeof guestFence>): VhostPciLink {
+  return new VhostPciLink(
+    {
+      name: "eth1",
+      link: "vp0",
+      mac: [2, 0, 0, 0, 0, 2],
+      ip: null,
+      prefix: null,
+      mtu: 1500,
+      frontend: { mac: [2, 0, 0, 0, 0, 1] },
+    } as unknown as VhostPciDeviceSpec,
     {} as VhostPciFrontendMemory,
     () => {},
     {} as MailboxPort,
@@ -35,6 +31,15 @@ Deno.test("a vhost-pci backend guest's sends into its frontend's buffers are sec
     { pending: () => false } as unknown as ControlGate,
     fence,
   );
+}
+
+Deno.test("a vhost-pci backend guest's sends into its frontend's buffers are sections of its generation: a crashed one's write nothing", async () => {
+  // Before, `b`'s stack wrote a frame into `a`'s RX buffer and used ring from a workload's
+  // continuation with no section: a crashed `b` descheduled there could write into the rings
+  // its successor serves once the reboot had found no section of it under way.
+  const bells = createDoorbells(1);
+  const fence = guestFence(bells, 0, 0);
+  const link = fencedLink(fence);
   const written: number[] = [];
   link.backend = {
     up: true,
@@ -59,23 +64,7 @@ Deno.test("the end of a vhost-pci backend guest's device reset is a section of i
   // served again.
   const bells = createDoorbells(1);
   const fence = guestFence(bells, 0, 0);
-  const link = new VhostPciLink(
-    {
-      name: "eth1",
-      link: "vp0",
-      mac: [2, 0, 0, 0, 0, 2],
-      mtu: 1500,
-      frontend: { mac: [2, 0, 0, 0, 0, 1] },
-    } as unknown as VhostPciDeviceSpec,
-    {} as VhostPciFrontendMemory,
-    () => {},
-    {} as MailboxPort,
-    {} as DriverInitOptions,
-    new PartitionFilter(),
-    new Float64Array(64),
-    { pending: () => false } as unknown as ControlGate,
-    fence,
-  );
+  const link = fencedLink(fence);
   const posted: string[] = [];
   const rung: number[] = [];
   const ctx = {
