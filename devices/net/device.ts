@@ -391,9 +391,10 @@ export class NetDevice implements VirtioDeviceModel {
           }
           c[NetCounter.txChainsPopped]++;
           if (e.chain.indirect) c[NetCounter.txIndirectChains]++;
-          this.txMalformedPending++;
-          this.completeTx(q, e.chain);
-          out.dropped++;
+          if (this.completeTx(q, e.chain)) {
+            this.txMalformedPending++;
+            out.dropped++;
+          }
           // Its pop's load may have revealed chains after it, which the next pops take from the
           // shadow index without a load of their own: asked here, or they went unasked.
           if (q.observed && sink.held !== undefined && sink.held()) break;
@@ -419,15 +420,17 @@ export class NetDevice implements VirtioDeviceModel {
       if (
         len < ETH_HEADER_SIZE || len > this.maxFrame || chain.writable.length > 0 || meta < 0
       ) {
-        this.txMalformedPending++;
-        this.completeTx(q, chain);
-        out.dropped++;
+        if (this.completeTx(q, chain)) {
+          this.txMalformedPending++;
+          out.dropped++;
+        }
         continue;
       }
       if (!this.linkUp_) {
-        this.txLinkDownPending++;
-        this.completeTx(q, chain);
-        out.dropped++;
+        if (this.completeTx(q, chain)) {
+          this.txLinkDownPending++;
+          out.dropped++;
+        }
         continue;
       }
       const buf = sink.reserve(len);
@@ -437,9 +440,13 @@ export class NetDevice implements VirtioDeviceModel {
         out.blocked = true;
         break;
       }
+      // Staged before it is sent: a completion the queue refuses (a broken queue, or a chain not
+      // in flight) is of a chain no longer the device's to read, so its frame is not sent either.
+      // Each chain is then counted once, as published: txUsedPublished = txFrames + txLinkDown +
+      // txMalformed, and a link's framesIn is txFrames (`finish` publishes the stage).
+      if (!this.completeTx(q, chain)) continue;
       gatherSegments(this.u8, chain.readable, NET_HDR_SIZE, buf, len);
       sink.commit(len, meta);
-      this.completeTx(q, chain);
       if (meta !== 0) this.txCsumPartialPending++;
       this.txFramesPending++;
       this.txBytesPending += len;
@@ -482,10 +489,12 @@ export class NetDevice implements VirtioDeviceModel {
         return "too-big";
       }
       this.dropHeld(1);
+      // Staged before it is written, as in `transmit`: a buffer the queue refuses to return is
+      // not the device's to write, and the frame is dropped as not live.
+      if (!this.pushRx(q, chain, need)) return this.notLive();
       this.rxHeader(frame, meta, 1);
       scatterSegments(this.u8, chain.writable, 0, this.hdr, 0, NET_HDR_SIZE);
       scatterSegments(this.u8, chain.writable, NET_HDR_SIZE, frame, 0, len);
-      this.pushRx(q, chain, need);
     } else {
       for (let i = 0; this.heldBytes < need && i < q.size; i++) {
         if (!this.holdNext(q)) break;
@@ -506,22 +515,23 @@ export class NetDevice implements VirtioDeviceModel {
       }
       this.rxHeader(frame, meta, n);
       let from = 0;
+      let refused = false;
       for (let i = 0; i < n; i++) {
         const chain = this.held[this.heldHead];
         this.dropHeld(1);
-        let at = 0;
-        if (i === 0) {
-          scatterSegments(this.u8, chain.writable, 0, this.hdr, 0, NET_HDR_SIZE);
-          at = NET_HDR_SIZE;
-        }
+        const at = i === 0 ? NET_HDR_SIZE : 0;
         const take = Math.min(chain.writableBytes - at, len - from);
-        scatterSegments(this.u8, chain.writable, at, frame, from, take);
-        from += take;
         // Pushed in order and published together by `finish`: split writes all n entries and
         // then one used.idx; packed writes b2…bn first and b1's flags last (packed_device.ts
         // publish), so the driver never sees part of a merged frame (virtio 1.2 §5.1.6.4 step 3).
-        this.pushRx(q, chain, at + take);
+        // A buffer the queue refuses to return is not written (see the case without MRG_RXBUF).
+        if (this.pushRx(q, chain, at + take)) {
+          if (i === 0) scatterSegments(this.u8, chain.writable, 0, this.hdr, 0, NET_HDR_SIZE);
+          scatterSegments(this.u8, chain.writable, at, frame, from, take);
+        } else refused = true;
+        from += take;
       }
+      if (refused) return this.notLive();
     }
     this.rxFramesPending++;
     this.rxBytesPending += len;
@@ -649,8 +659,11 @@ export class NetDevice implements VirtioDeviceModel {
     this.fault_ ??= { kind: "queue-broken", queue, cause: cause as RingError };
   }
 
-  private pushRx(q: DeviceQueue, chain: DescriptorChain, written: number): void {
-    if (q.push(chain, written).ok) this.rxPushed++;
+  /** Stage an RX completion; false when the queue refused it (see `completeTx`). */
+  private pushRx(q: DeviceQueue, chain: DescriptorChain, written: number): boolean {
+    if (!q.push(chain, written).ok) return false;
+    this.rxPushed++;
+    return true;
   }
 
   /**
@@ -693,7 +706,10 @@ export class NetDevice implements VirtioDeviceModel {
     }
   }
 
-  private completeTx(q: DeviceQueue, chain: DescriptorChain): void {
-    if (q.push(chain, 0).ok) this.txPushed++;
+  /** Stage a TX completion; false when the queue refused it (then it is not counted at all). */
+  private completeTx(q: DeviceQueue, chain: DescriptorChain): boolean {
+    if (!q.push(chain, 0).ok) return false;
+    this.txPushed++;
+    return true;
   }
 }

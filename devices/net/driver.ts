@@ -42,6 +42,7 @@ import {
   writeTxHeader,
 } from "./config.ts";
 import { csumOffsetOf, csumStartOf } from "./checksum.ts";
+import { copyBytes } from "../memory/copy.ts";
 import type { NetDriverFault, NetQueueName } from "./errors.ts";
 import { NET_DRIVER_COUNTER_COUNT, NetDriverCounter } from "./metrics.ts";
 import { TxWatchdog } from "./tx_watchdog.ts";
@@ -594,7 +595,7 @@ export class NetDriver {
       this.setFault({ kind: "frame-too-big", len: total, limit: scratch.length });
       return false;
     }
-    copy(this.u8, gpa + NET_HDR_SIZE, scratch, 0, total);
+    copyBytes(scratch, 0, this.u8, gpa + NET_HDR_SIZE, total);
     for (let i = 1; i < n; i++) {
       const next = this.nextRx();
       if (next < 0) {
@@ -610,7 +611,7 @@ export class NetDriver {
         return false;
       }
       const at = this.rxBufferAddr(token);
-      copy(this.u8, at, scratch, total, l);
+      copyBytes(scratch, total, this.u8, at, l);
       total += l;
       this.freeRx(token);
     }
@@ -877,8 +878,4 @@ function allocate(alloc: PageAllocator, bytes: number, what: string): number {
     );
   }
   return r.value;
-}
-
-function copy(src: Uint8Array, from: number, dst: Uint8Array, to: number, len: number): void {
-  for (let i = 0; i < len; i++) dst[to + i] = src[from + i];
 }

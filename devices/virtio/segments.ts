@@ -7,17 +7,11 @@
  * @module
  */
 
+import { copyBytes } from "../memory/copy.ts";
 import type { Segment } from "./chain.ts";
 
 /**
- * Copies shorter than this many bytes run as a loop; longer ones use `TypedArray.set`, a
- * memcpy that costs one view allocation (the loop is faster for small frames, slower beyond).
- */
-const COPY_LOOP_MAX = 128;
-
-/**
- * Copy `len` bytes of a chain's segments, starting `skip` bytes in, into `into[0…len)` (a byte
- * loop: no view is allocated). Segments hold translated GPAs into `u8` (guest memory); the
+ * Copy `len` bytes of a chain's segments, starting `skip` bytes in, into `into[0…len)`. Segments hold translated GPAs into `u8` (guest memory); the
  * caller bounds `len` by the chain's length.
  *
  * @example
@@ -44,18 +38,14 @@ export function gatherSegments(
     }
     const n = Math.min(seg.len - skip, len - out);
     const base = seg.gpa + skip;
-    if (n < COPY_LOOP_MAX) {
-      for (let i = 0; i < n; i++) into[out + i] = u8[base + i];
-    } else {
-      into.set(u8.subarray(base, base + n), out); // memcpy; one view allocated
-    }
+    copyBytes(into, out, u8, base, n);
     out += n;
     skip = 0;
   }
 }
 
 /**
- * Copy `src[from…from+len)` into a chain's segments, starting `skip` bytes in (a byte loop).
+ * Copy `src[from…from+len)` into a chain's segments, starting `skip` bytes in.
  *
  * @example
  * ```ts
@@ -83,11 +73,7 @@ export function scatterSegments(
     const n = Math.min(seg.len - skip, len - done);
     const base = seg.gpa + skip;
     const at = from + done;
-    if (n < COPY_LOOP_MAX) {
-      for (let i = 0; i < n; i++) u8[base + i] = src[at + i];
-    } else {
-      u8.set(src.subarray(at, at + n), base); // memcpy; one view allocated
-    }
+    copyBytes(u8, base, src, at, n);
     done += n;
     skip = 0;
   }
