@@ -103,15 +103,26 @@ export function foldSum(acc: number): number {
   return (acc & 0xffff) + (acc >>> 16);
 }
 
-/** `meta` bit: the frame carries a partial checksum (start in bits 0–15, offset in 16–30). */
-export const CSUM_PARTIAL = 0x8000_0000;
+/**
+ * `meta` bit: the frame carries a partial checksum (start in bits 0–13, offset in 14–27). The
+ * word stays below 2^30, a small integer to V8 (a heap object above it): a meta word passed
+ * between functions at every frame would otherwise be allocated at every frame.
+ */
+export const CSUM_PARTIAL = 1 << 28;
 
-/** The largest `csum_offset` a link's meta word carries (15 bits; UDP uses 6, TCP 16). */
-export const MAX_CSUM_OFFSET = 0x7fff;
+/**
+ * The largest `csum_start` and `csum_offset` a link's meta word carries (14 bits each: more than
+ * any frame's length, 9014 bytes at the largest MTU; UDP's offset is 6, TCP's 16).
+ */
+export const MAX_CSUM_OFFSET = 0x3fff;
+
+/** Bits of the meta word below `csum_offset`. */
+const OFFSET_SHIFT = 14;
 
 /**
  * The `meta` word of a frame whose checksum is partial: `start`, `offset` as in the virtio-net
- * header. Callers check `offset ≤ MAX_CSUM_OFFSET` and `start < 2^16`.
+ * header. Callers check that both are at most {@linkcode MAX_CSUM_OFFSET} (`partialChecksumFits`
+ * for a frame of at most 16 KiB does).
  *
  * @example
  * ```ts
@@ -121,17 +132,17 @@ export const MAX_CSUM_OFFSET = 0x7fff;
  * ```
  */
 export function partialChecksum(start: number, offset: number): number {
-  return (CSUM_PARTIAL | (offset << 16) | start) >>> 0;
+  return CSUM_PARTIAL | (offset << OFFSET_SHIFT) | start;
 }
 
 /** `csum_start` of a partial-checksum `meta` word. */
 export function csumStartOf(meta: number): number {
-  return meta & 0xffff;
+  return meta & MAX_CSUM_OFFSET;
 }
 
 /** `csum_offset` of a partial-checksum `meta` word. */
 export function csumOffsetOf(meta: number): number {
-  return (meta >>> 16) & MAX_CSUM_OFFSET;
+  return (meta >>> OFFSET_SHIFT) & MAX_CSUM_OFFSET;
 }
 
 /**

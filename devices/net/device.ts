@@ -684,7 +684,10 @@ export class NetDevice implements VirtioDeviceModel {
     if ((hdr[at + NetHdr.FLAGS] & NetHdrFlag.NEEDS_CSUM) === 0) return 0;
     const start = readLe16(hdr, at + NetHdr.CSUM_START);
     const offset = readLe16(hdr, at + NetHdr.CSUM_OFFSET);
-    if (offset > MAX_CSUM_OFFSET || !partialChecksumFits(start, offset, len)) return -1;
+    if (
+      start > MAX_CSUM_OFFSET || offset > MAX_CSUM_OFFSET ||
+      !partialChecksumFits(start, offset, len)
+    ) return -1;
     return partialChecksum(start, offset);
   }
 
