@@ -242,6 +242,42 @@ for (const v of VARIANTS) {
     assert.equal(r.counters[NetCounter.txFrames], 5);
   });
 
+  for (const linkUp of [true, false]) {
+    Deno.test(`a TX completion the queue refuses is neither sent nor counted (link ${linkUp ? "up" : "down"}) ${tag(v)}`, () => {
+      const r = rig(v);
+      for (let i = 0; i < 2; i++) r.driver.send(frameOf(100, i));
+      r.driver.flush();
+      r.sink.room = 0;
+      assert.equal(r.device.transmit(r.sink, 64).blocked, true); // frame 0 popped and kept
+      r.sink.room = Infinity;
+      r.device.setLinkUp(linkUp);
+      // The queue refuses frame 0's completion (as a broken queue refuses every push).
+      const q = r.tx.device as unknown as { broken: unknown };
+      q.broken = { kind: "head-in-flight", head: 0 };
+      assert.deepEqual({ ...r.device.transmit(r.sink, 1) }, {
+        sent: 0,
+        dropped: 0,
+        blocked: false,
+      });
+      q.broken = null;
+      r.device.setLinkUp(true);
+      // IN_ORDER: frame 1 may not be completed before frame 0, so it is refused too.
+      const sent = v.inOrder ? 0 : 1;
+      assert.equal(r.device.transmit(r.sink, 64).sent, sent);
+      r.device.finish();
+      assert.deepEqual(
+        r.sink.frames,
+        [frameOf(100, 1)].slice(0, sent),
+        "frame 0 was not the device's to send",
+      );
+      const c = readCounters(r.counters, NetCounter);
+      assert.equal(c.txUsedPublished, sent);
+      assert.equal(c.txFrames, sent);
+      assert.equal(c.txBytes, 100 * sent);
+      assert.equal(c.txUsedPublished, c.txFrames + c.txLinkDown + c.txMalformed);
+    });
+  }
+
   Deno.test(`no RX buffers is reported and recovers when the driver refills (E4) ${tag(v)}`, () => {
     const r = rig(v);
     assert.equal(r.device.receive(frameOf(60, 0)), "no-buffers");
@@ -379,6 +415,39 @@ for (const layout of ["split", "packed"] as const) {
     assert.deepEqual(drain(r.driver), [frameOf(200, 1)]);
     assert.equal(r.counters[NetCounter.rxUsedPublished], 1);
   });
+
+  for (const mrg of [false, true]) {
+    Deno.test(`an RX buffer the queue refuses is not written, the frame counted not live [${layout}${mrg ? "+mrg" : ""}]`, () => {
+      const r = rig({ layout, mrg, inOrder: false }, { rxBufferSize: mrg ? 1526 : 256 });
+      r.driver.fillRx();
+      r.driver.flush();
+      if (!mrg) assert.equal(r.device.receive(frameOf(1514, 0)), "too-big"); // a buffer held
+      // The queue refuses the completion of every buffer (as a broken queue does); with
+      // MRG_RXBUF the buffer comes from a pop made before the refusal.
+      const q = r.rx.device as unknown as { broken: unknown; pop: () => unknown };
+      const pop = q.pop.bind(q);
+      const refuse = () => q.broken = { kind: "head-in-flight", head: 0 };
+      if (mrg) {
+        q.pop = () => {
+          const got = pop();
+          refuse();
+          return got;
+        };
+      } else refuse();
+      const before = r.mem.u8.slice();
+      assert.equal(r.device.receive(frameOf(200, 1)), "not-live");
+      assert.deepEqual(r.mem.u8, before, "no buffer written");
+      q.pop = pop;
+      q.broken = null;
+      assert.equal(r.device.receive(frameOf(200, 2)), "delivered");
+      r.device.finish();
+      const c = readCounters(r.counters, NetCounter);
+      assert.equal(c.rxFrames, 1);
+      assert.equal(c.rxNotLive, 1);
+      assert.equal(c.rxUsedPublished, 1);
+      assert.deepEqual(drain(r.driver), [frameOf(200, 2)]);
+    });
+  }
 
   Deno.test(`malformed TX chains are dropped and counted, the next frame passes (E1, E2) [${layout}]`, () => {
     const r = rig({ layout, mrg: false, inOrder: false });
