@@ -33,13 +33,15 @@ const f64Bytes = new Uint8Array(f64.buffer);
 const bigEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 0;
 
 /**
- * Write the payload header at `buf[off..]` (allocation-free).
+ * Write the payload header at `buf[off..]`, sent now by `clock` (ms). Allocation-free: the
+ * time is read here, not passed in, since a double passed between functions that V8 did not
+ * inline is a new heap object at every frame.
  *
  * @example
  * ```ts
  * import { writeFloodPayload } from "./flood_payload.ts";
  * const b = new Uint8Array(16);
- * writeFloodPayload(b, 0, 7, 1.5);
+ * writeFloodPayload(b, 0, 7, { now: () => 1.5 });
  * b[7]; // 7
  * ```
  */
@@ -47,11 +49,11 @@ export function writeFloodPayload(
   buf: Uint8Array,
   off: number,
   seq: number,
-  sentAtMs: number,
+  clock: { now(): number },
 ): void {
   writeU32(buf, off + FloodPayload.magic, FloodPayload.magicValue);
   writeU32(buf, off + FloodPayload.seq, seq);
-  f64[0] = sentAtMs;
+  f64[0] = clock.now();
   for (let i = 0; i < 8; i++) {
     buf[off + FloodPayload.sentAtMs + i] = f64Bytes[bigEndianHost ? i : 7 - i];
   }
@@ -79,7 +81,7 @@ export function readFloodSeq(payload: Uint8Array): number {
  * ```ts
  * import { readFloodSentAt, writeFloodPayload } from "./flood_payload.ts";
  * const b = new Uint8Array(16);
- * writeFloodPayload(b, 0, 1, 2.5);
+ * writeFloodPayload(b, 0, 1, { now: () => 2.5 });
  * readFloodSentAt(b); // 2.5
  * ```
  */

@@ -3,7 +3,7 @@ import { readFloodSentAt, readFloodSeq, writeFloodPayload } from "./flood_payloa
 
 Deno.test("flood payload round-trips the sequence number and send time", () => {
   const b = new Uint8Array(20);
-  writeFloodPayload(b, 2, 0xfffffffe, 1234.5678);
+  writeFloodPayload(b, 2, 0xfffffffe, { now: () => 1234.5678 });
   const p = b.subarray(2);
   assert.deepEqual([...p.subarray(0, 4)], [0x56, 0x4c, 0x46, 0x44]); // "VLFD"
   assert.equal(readFloodSeq(p), 0xfffffffe);

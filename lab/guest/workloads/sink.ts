@@ -167,6 +167,15 @@ export interface SinkResult {
   text: string;
 }
 
+/** The cells of `runSink`'s per-datagram doubles. */
+const enum Cell {
+  lastKey,
+  first,
+  last,
+  bytes,
+  count,
+}
+
 /**
  * Run `sink` for `-t` seconds from its start, until its `-n`th datagram (its count ends the wait
  * at once; datagrams arriving in the same pass are counted too, so a duplicate still shows), or
@@ -185,13 +194,14 @@ export async function runSink(
 ): Promise<SinkResult | WorkloadError> {
   // Keyed by ip * 65536 + port (exact in a double); 1024 trackers at most.
   const trackers = new Map<number, { tracker: SeqTracker; received: number }>();
-  let lastKey = -1;
   let lastSender: { tracker: SeqTracker; received: number } | undefined;
   let received = 0;
-  let bytes = 0;
   let ignored = 0;
-  let first = 0;
-  let last = 0;
+  // What changes at every datagram and is no small integer (a sender's key, the clock, the
+  // bytes past 1 GiB): kept in a Float64Array, since a double in a closure's variable is a new
+  // heap object at every store, garbage a flood's sink would make at every frame.
+  const d = new Float64Array(Cell.count);
+  d[Cell.lastKey] = -1;
   // Ends the wait at the count (the caller's signal still ends it too).
   const counted = new AbortController();
   const count = args.count ?? Infinity;
@@ -207,7 +217,7 @@ export async function runSink(
     }
     const key = src.ip * 65536 + src.port;
     // A flood's datagrams come in runs: skip the lookup while the sender stays the same.
-    let t = key === lastKey ? lastSender : trackers.get(key);
+    let t = key === d[Cell.lastKey] ? lastSender : trackers.get(key);
     if (t === undefined) {
       if (trackers.size >= MAX_SENDERS) {
         ignored++;
@@ -216,7 +226,7 @@ export async function runSink(
       t = { tracker: new SeqTracker(), received: 0 };
       trackers.set(key, t);
     }
-    lastKey = key;
+    d[Cell.lastKey] = key;
     lastSender = t;
     t.received++;
     const duplicates = t.tracker.duplicated;
@@ -225,14 +235,15 @@ export async function runSink(
   };
   const served = await serveUdp(stack, args.port, args.seconds, (src, payload) => {
     const now = opts.clock.now();
-    if (received === 0) first = now;
-    last = now;
+    if (received === 0) d[Cell.first] = now;
+    d[Cell.last] = now;
     received++;
-    bytes += payload.length + 42;
+    d[Cell.bytes] += payload.length + 42;
     if (take(src, payload) && ++distinct === count) counted.abort();
   }, { ...opts, signal: AbortSignal.any([opts.signal, counted.signal]) });
   if (!served.ok) return served.error;
-  const seconds = (last - first) / 1000;
+  const seconds = (d[Cell.last] - d[Cell.first]) / 1000;
+  const bytes = d[Cell.bytes];
   const senders: SinkSender[] = [];
   // Datagrams the senders numbered up to the last one seen from each (seen or known lost).
   let numbered = 0;

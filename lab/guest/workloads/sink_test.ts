@@ -6,6 +6,9 @@ import { simOptions } from "./testing_opts.ts";
 import { rateText } from "./options.ts";
 import { runUdpFlood, type UdpFloodResult } from "./udp_flood.ts";
 
+/** A clock that always says 0 ms. */
+const ZERO_CLOCK = { now: () => 0 };
+
 function track(seqs: number[]) {
   const t = new SeqTracker();
   for (const s of seqs) t.observe(s);
@@ -76,7 +79,7 @@ Deno.test("sink reports each sender's own loss and the total", async () => {
   const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: 1, count: null }, opts);
   const payload = (seq: number) => {
     const p = new Uint8Array(22);
-    writeFloodPayload(p, 0, seq, 0);
+    writeFloodPayload(p, 0, seq, ZERO_CLOCK);
     return p;
   };
   const send = (srcPort: number, seqs: number[]) => {
@@ -97,7 +100,7 @@ Deno.test("sink reports each sender's own loss and the total", async () => {
 Deno.test("sink -n ends at its COUNTth datagram; -t still bounds the wait", async () => {
   const payload = (seq: number) => {
     const p = new Uint8Array(22);
-    writeFloodPayload(p, 0, seq, 0);
+    writeFloodPayload(p, 0, seq, ZERO_CLOCK);
     return p;
   };
   for (const [sent, seconds, received] of [[5, null, 5], [3, 2, 3]] as const) {
@@ -120,7 +123,7 @@ Deno.test("sink -n ends at its COUNTth datagram; -t still bounds the wait", asyn
 function sendSeqs(net: BackToBack, srcPort: number, seqs: number[]): void {
   for (const q of seqs) {
     const p = new Uint8Array(22);
-    writeFloodPayload(p, 0, q, 0);
+    writeFloodPayload(p, 0, q, ZERO_CLOCK);
     net.a.stack.udpSend({ ip: 0x0a000002, port: 9 }, srcPort, p);
   }
 }

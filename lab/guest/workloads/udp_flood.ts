@@ -137,7 +137,7 @@ async function flood(
     fill: (buf: Uint8Array, off: number) => {
       const from = off + FloodPayload.size, to = off + payload.len;
       zeroBytes(buf, from, to);
-      writeFloodPayload(buf, off, seq, clock.now());
+      writeFloodPayload(buf, off, seq, clock);
     },
   };
   const dst = { ip: args.dst, port: args.port };
