@@ -188,10 +188,11 @@ function kickNic(
 
 /**
  * The end of a NIC's reset, its new queues attached and its RX buffers posted: kick the queues
- * `kick` names and ring its device worker, as a section of the guest's generation (`fence`).
- * False, nothing written, when that generation ended meanwhile: the reset runs over awaits (the
+ * `kick` names and ring its device worker, then run `o.resume` (the sends that waited, the loop's
+ * wake-up), all as one section of the guest's generation (`fence`). False, nothing written and
+ * `resume` not run, when that generation ended meanwhile: the reset runs over awaits (the
  * device's registers through the mailbox), and a guest that crashed during them must not write
- * the registers its successor owns (`lab/wire/fence.ts`).
+ * the registers or doorbells its successor owns (`lab/wire/fence.ts`).
  *
  * @example
  * ```ts
@@ -211,11 +212,12 @@ function kickNic(
 export function kickAfterReset(
   regs: Int32Array,
   kick: { kickRx: boolean; kickTx: boolean },
-  o: { bells: Int32Array; deviceThread: number; fence: Fence },
+  o: { bells: Int32Array; deviceThread: number; fence: Fence; resume?: () => void },
 ): boolean {
   return o.fence.guard(() => {
     kickNic({ regs }, kick, o.bells);
     ringDoorbell(o.bells, o.deviceThread);
+    o.resume?.();
     return true;
   }, false);
 }
@@ -481,21 +483,25 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
           return;
         }
         nic.device = r.value.device;
-        // After the reset's awaits: a crashed guest's recovery goes no further.
-        const fence = ctx.fence;
-        if (!kickAfterReset(nic.regs, r.value.kick, { bells, deviceThread, fence })) return;
-        nic.resetting = false;
-        // `device-reset` is logged at the first frame through the new queues (see pump); the
-        // device is usable now (the supervisor's `resetting` state ends here).
-        const liveAt = performance.now();
-        nic.resumePending = { t0, liveAt, cause: cause.kind };
-        post({
-          type: "event",
-          kind: "device-queues-live",
-          detail: { nic: nic.name, queuesLiveMs: Math.round((liveAt - t0) * 100) / 100 },
-        });
-        stack.onWritable(index);
-        nic.wake();
+        // After the reset's awaits: a crashed guest's recovery goes no further. What follows the
+        // kick runs in its section too: the backlog's sends and the wake-up of this thread's
+        // loop (its doorbell line is its successor's after a crash) end before a reboot starts
+        // the successor, whose rings and doorbell they would otherwise write into.
+        const resume = () => {
+          nic.resetting = false;
+          // `device-reset` is logged at the first frame through the new queues (see pump); the
+          // device is usable now (the supervisor's `resetting` state ends here).
+          const liveAt = performance.now();
+          nic.resumePending = { t0, liveAt, cause: cause.kind };
+          post({
+            type: "event",
+            kind: "device-queues-live",
+            detail: { nic: nic.name, queuesLiveMs: Math.round((liveAt - t0) * 100) / 100 },
+          });
+          stack.onWritable(index);
+          nic.wake();
+        };
+        kickAfterReset(nic.regs, r.value.kick, { bells, deviceThread, fence: ctx.fence, resume });
       },
       (error) => {
         release();

@@ -58,3 +58,21 @@ Deno.test("the end of a NIC's reset kicks its queues as a section of the guest's
   assert.deepEqual([...bells], bellsBefore);
   assert.equal(guestsInside(bells, 0), 0);
 });
+
+Deno.test("what the end of a NIC's reset does after its kick runs in the kick's section: a reboot waits for it", () => {
+  // Before, the reset's end sent the stack's backlog and rang the guest's own doorbell after the
+  // kick's section had ended: a guest descheduled there resumed after its successor started and
+  // rang the successor's doorbell line.
+  const bells = createDoorbells(2);
+  const regs = new Int32Array(new SharedArrayBuffer(regFileWords(2) * 4));
+  const fence = guestFence(bells, 0, 0);
+  const kick = { kickRx: true, kickTx: false };
+  const inside: number[] = [];
+  const resume = () => inside.push(guestsInside(bells, 0));
+  assert.equal(kickAfterReset(regs, kick, { bells, deviceThread: 1, fence, resume }), true);
+  assert.deepEqual(inside, [1], "resumed inside the section, which a reboot waits for");
+  assert.equal(guestsInside(bells, 0), 0);
+  endGeneration(bells, 0);
+  assert.equal(kickAfterReset(regs, kick, { bells, deviceThread: 1, fence, resume }), false);
+  assert.deepEqual(inside, [1], "a crashed guest's reset resumes nothing");
+});
