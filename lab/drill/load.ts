@@ -1447,17 +1447,30 @@ function drillName(name: string | undefined, file: string): string {
 
 /** What `topology` tells of its lab's names: its metrics and its events' subjects. */
 function labNames(topology: Topology, drill: string): LabNames {
-  return {
-    metrics: labMetricFamilies(topology),
-    subjects: [
-      ...topology.vms.map((v) => v.name),
-      ...drillLinks(topology).map((l) => l.name),
-      ...topology.switches.map((s) => s.name),
-      ...topology.vsockRouters.map((r) => r.name),
-      topology.name,
-      drill,
-    ],
-  };
+  return { metrics: labMetricFamilies(topology), subjects: labSubjects(topology, drill) };
+}
+
+/**
+ * Every subject an event of a drill's lab can have but a partition's number: its VMs, links,
+ * switches and vsock routers, the lab's name and the drill's (`drill`).
+ *
+ * @example
+ * ```ts
+ * import { topologyFromObject } from "../topology/mod.ts";
+ * import { labSubjects } from "./load.ts";
+ * const t = topologyFromObject({ name: "p", vms: { a: {} } });
+ * t.ok && labSubjects(t.value, "flap"); // ["a", "p", "flap"]
+ * ```
+ */
+export function labSubjects(topology: Topology, drill: string): string[] {
+  return [
+    ...topology.vms.map((v) => v.name),
+    ...drillLinks(topology).map((l) => l.name),
+    ...topology.switches.map((s) => s.name),
+    ...topology.vsockRouters.map((r) => r.name),
+    topology.name,
+    drill,
+  ];
 }
 
 async function validate(

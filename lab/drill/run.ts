@@ -25,6 +25,7 @@ import {
   drillFromObject,
   type DrillIssue,
   formatDrillIssues,
+  labSubjects,
   loadDrillFile,
   parseDrill,
 } from "./load.ts";
@@ -1038,6 +1039,7 @@ async function runLoaded(
       metrics,
     };
     const scope = runScope(data);
+    const subjects = labSubjects(drill.topology, drill.name);
     const assertions: AssertionVerdict[] = drill.assertions.map((a) => {
       const r = evaluate(a.expr, scope);
       const where = a.line === null ? drill.source : `${drill.source}:${a.line}:${a.column}`;
@@ -1063,7 +1065,8 @@ async function runLoaded(
           column: a.column,
         };
       }
-      const hint = assertionHint(a.expr, r.value.value, events);
+      // A name the lab logs is no typo: `count(events, kind = "device-reset-failed") == 0`.
+      const hint = assertionHint(a.expr, r.value.value, events, { subjects });
       return {
         text: a.text,
         verdict: r.value.value ? "pass" : "fail",

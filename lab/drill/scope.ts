@@ -14,6 +14,7 @@ import type { EvalScope, Value } from "./evaluate.ts";
 import { escapeControl as printable, quote } from "../../devices/base/quote.ts";
 import type { RecoverySample } from "./types.ts";
 import { KEPT_HEAD } from "../guest/workloads/kept.ts";
+import { LAB_EVENT_KINDS } from "../event_kinds.ts";
 
 /** What a finished run offers to its assertions. */
 export interface RunData {
@@ -415,7 +416,7 @@ export function runScope(data: RunData): EvalScope {
 /**
  * The hint an assertion's verdict line carries: {@linkcode countFilterHint}'s typo, for a failed
  * assertion and for one that holds (`count(events, kind = "link-dwon") == 0` held whatever the
- * run did: it may hold only by the typo), or null.
+ * run did: it may hold only by the typo), or null. `known` is as {@linkcode countFilterHint}'s.
  *
  * @example
  * ```ts
@@ -430,15 +431,28 @@ export function assertionHint(
   expr: Expr,
   holds: boolean,
   events: readonly { kind: string; subject?: string }[],
+  known: KnownNames = {},
 ): string | null {
-  const typo = countFilterHint(expr, events);
+  const typo = countFilterHint(expr, events, known);
   return typo === null ? null : holds ? `it may hold only by a typo: ${typo}` : typo;
+}
+
+/** The names a count's filter may take that are no typo, whatever the run logged. */
+export interface KnownNames {
+  /**
+   * The subjects the drill's lab can log (its VMs, links, switches, vsock routers, its name and
+   * the drill's), which validation took: `subject = "h1"` counts h1's events, none or some.
+   */
+  subjects?: readonly string[];
 }
 
 /**
  * Why an assertion's count may be off by a typo: each `count(events, kind = "…")` or
- * `subject = "…"` filter whose value no event of the run had, though one close to it did. Null
- * when there is none (a count of events that did not happen is a fine assertion: `== 0`).
+ * `subject = "…"` filter whose value no event of the run had, though one close to it did, and
+ * that is no name the lab logs (a kind of `LAB_EVENT_KINDS`, a subject of
+ * `known.subjects`): `count(events, kind = "device-reset-failed") == 0` after a run that had
+ * `device-reset` events is what it says, no typo. Null when there is none (a count of events that
+ * did not happen is a fine assertion: `== 0`).
  *
  * @example
  * ```ts
@@ -446,13 +460,18 @@ export function assertionHint(
  * import { countFilterHint } from "./scope.ts";
  * const e = parseExpr('count(events, kind = "link-dwon") == 2');
  * e.ok && countFilterHint(e.value, [{ kind: "link-down", subject: "a-b" }]);
- * // 'no "link-dwon" event in this run: did you mean `link-down`?'
+ * // 'no kind "link-dwon" in this run: did you mean `link-down`?'
  * ```
  */
 export function countFilterHint(
   expr: Expr,
   events: readonly { kind: string; subject?: string }[],
+  known: KnownNames = {},
 ): string | null {
+  const names = new Map<string, readonly string[]>([
+    ["kind", LAB_EVENT_KINDS],
+    ["subject", known.subjects ?? []],
+  ]);
   const seen = new Map<string, Set<string>>([["kind", new Set()], ["subject", new Set()]]);
   for (const e of events) {
     seen.get("kind")!.add(e.kind);
@@ -464,6 +483,7 @@ export function countFilterHint(
     for (const a of r.args) {
       const values = a.key === null ? undefined : seen.get(a.key);
       if (values === undefined || a.value.type !== "string" || values.has(a.value.value)) continue;
+      if (a.key !== null && names.get(a.key)?.includes(a.value.value)) continue;
       const near = closestName(a.value.value, [...values]);
       if (near !== undefined) {
         hints.push(
