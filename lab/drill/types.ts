@@ -121,9 +121,9 @@ export interface AssertionVerdict {
   /** Why it could not be evaluated, as `file:line:col: message`. */
   error?: string;
   /**
-   * For a failed assertion, a likely mistake: an event kind or subject it counts that never
-   * happened in the run, close to one that did (`no "link-dwon" event in this run: did you mean
-   * \`link-down\`?`).
+   * A likely mistake in a failed assertion, or in one that held (`it may hold only by a typo: …`):
+   * a count's filter value that is no name the lab logs and that never happened in the run, close
+   * to one that did (`no subject "12" in this run: did you mean \`1\`?`).
    */
   hint?: string;
   /** Where it is written. */
