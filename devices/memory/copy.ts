@@ -14,6 +14,13 @@
 /** Copies this long or longer go to `TypedArray.prototype.set` (a memcpy). */
 export const SET_MIN = 256;
 
+/**
+ * Copies shorter than this go byte by byte: a virtio-net header (12 bytes) costs less that way
+ * than the lookup of a buffer's word view, which would also push the frame's views out of the
+ * last-view slots below.
+ */
+export const WORDS_MIN = 16;
+
 /** Word views of the buffers copied lately (a device worker copies between a few: its guest's
  * memory and its links' rings). */
 const CACHE = 4;
@@ -44,7 +51,8 @@ function wordsOf(buffer: ArrayBufferLike): Int32Array {
  * Copy `src[srcAt, srcAt + n)` into `dst[dstAt, dstAt + n)` (as
  * `dst.set(src.subarray(srcAt, srcAt + n), dstAt)`; the ranges must not overlap, and the caller
  * keeps them inside both views): by `set` from {@linkcode SET_MIN} bytes, else by 32-bit words
- * when both start at a multiple of 4 in their buffers, else byte by byte. Allocates nothing below
+ * from {@linkcode WORDS_MIN} bytes when both start at a multiple of 4 in their buffers, else byte
+ * by byte. Allocates nothing below
  * {@linkcode SET_MIN} (once the buffers' word views are cached).
  *
  * @example
@@ -67,7 +75,7 @@ export function copyBytes(
     return;
   }
   let i = 0;
-  if (n >= 8) {
+  if (n >= WORDS_MIN) {
     const d = dst.byteOffset + dstAt;
     const s = src.byteOffset + srcAt;
     if (((d | s) & 3) === 0) {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { copyBytes, SET_MIN } from "./copy.ts";
+import { copyBytes, SET_MIN, WORDS_MIN } from "./copy.ts";
 
 /** A view `offset` bytes into a fresh buffer of `bytes` bytes filled with `seed`'s pattern. */
 function patterned(bytes: number, offset: number, seed: number, shared: boolean): Uint8Array {
@@ -12,7 +12,8 @@ function patterned(bytes: number, offset: number, seed: number, shared: boolean)
 Deno.test("copyBytes copies exactly the range at every length and alignment, and nothing else", () => {
   let seed = 0;
   // Lengths around the word loop's edges and the switch to set; offsets at every phase mod 8.
-  const lengths = [0, 1, 3, 4, 7, 8, 9, 12, 63, 64, 65, 100, SET_MIN - 1, SET_MIN, 600];
+  const edges = [WORDS_MIN - 1, WORDS_MIN, WORDS_MIN + 1, SET_MIN - 1, SET_MIN];
+  const lengths = [0, 1, 3, 4, 7, 8, 12, 63, 64, 65, 100, 600, ...edges];
   for (const shared of [true, false]) {
     for (const n of lengths) {
       for (const viewOffset of [0, 4, 6]) {
