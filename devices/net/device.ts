@@ -492,8 +492,7 @@ export class NetDevice implements VirtioDeviceModel {
       // Staged before it is written, as in `transmit`: a buffer the queue refuses to return is
       // not the device's to write, and the frame is dropped as not live.
       if (!this.pushRx(q, chain, need)) return this.notLive();
-      this.rxHeader(frame, meta, 1);
-      scatterSegments(this.u8, chain.writable, 0, this.hdr, 0, NET_HDR_SIZE);
+      this.putRxHeader(chain, frame, meta, 1);
       scatterSegments(this.u8, chain.writable, NET_HDR_SIZE, frame, 0, len);
     } else {
       for (let i = 0; this.heldBytes < need && i < q.size; i++) {
@@ -513,7 +512,6 @@ export class NetDevice implements VirtioDeviceModel {
       for (let covered = 0; covered < need; n++) {
         covered += this.held[(this.heldHead + n) % this.held.length].writableBytes;
       }
-      this.rxHeader(frame, meta, n);
       let from = 0;
       let refused = false;
       for (let i = 0; i < n; i++) {
@@ -526,7 +524,7 @@ export class NetDevice implements VirtioDeviceModel {
         // publish), so the driver never sees part of a merged frame (virtio 1.2 §5.1.6.4 step 3).
         // A buffer the queue refuses to return is not written (see the case without MRG_RXBUF).
         if (this.pushRx(q, chain, at + take)) {
-          if (i === 0) scatterSegments(this.u8, chain.writable, 0, this.hdr, 0, NET_HDR_SIZE);
+          if (i === 0) this.putRxHeader(chain, frame, meta, n);
           scatterSegments(this.u8, chain.writable, at, frame, from, take);
         } else refused = true;
         from += take;
@@ -692,21 +690,35 @@ export class NetDevice implements VirtioDeviceModel {
   }
 
   /**
-   * The RX header of a frame about to be written (into `this.hdr`): NEEDS_CSUM with its start
-   * and offset for a driver with GUEST_CSUM; otherwise the checksum is completed in `frame` now.
+   * Write the RX header of a frame into the first buffer of `chain`: NEEDS_CSUM with its start
+   * and offset for a driver with GUEST_CSUM; otherwise the checksum is completed in `frame` now
+   * (before the frame is written). Written where it lies when the first segment holds all 12
+   * bytes (every buffer the vlab driver posts), else through `this.hdr`.
    */
-  private rxHeader(frame: Uint8Array, meta: number, numBuffers: number): void {
-    writeRxHeader(this.hdr, 0, numBuffers);
-    if (meta === 0) return;
-    if (this.rxCsum) {
-      if (!partialChecksumFits(csumStartOf(meta), csumOffsetOf(meta), frame.length)) return;
-      this.hdr[NetHdr.FLAGS] = NetHdrFlag.NEEDS_CSUM;
-      writeLe16(this.hdr, NetHdr.CSUM_START, csumStartOf(meta));
-      writeLe16(this.hdr, NetHdr.CSUM_OFFSET, csumOffsetOf(meta));
-      this.c[NetCounter.rxCsumPartial]++;
-    } else if (completeChecksum(frame, meta)) {
-      this.c[NetCounter.rxCsumCompleted]++;
+  private putRxHeader(
+    chain: DescriptorChain,
+    frame: Uint8Array,
+    meta: number,
+    numBuffers: number,
+  ): void {
+    const segs = chain.writable;
+    const inPlace = segs.length > 0 && segs[0].len >= NET_HDR_SIZE;
+    const buf = inPlace ? this.u8 : this.hdr;
+    const at = inPlace ? segs[0].gpa : 0;
+    writeRxHeader(buf, at, numBuffers);
+    if (meta !== 0) {
+      if (this.rxCsum) {
+        if (partialChecksumFits(csumStartOf(meta), csumOffsetOf(meta), frame.length)) {
+          buf[at + NetHdr.FLAGS] = NetHdrFlag.NEEDS_CSUM;
+          writeLe16(buf, at + NetHdr.CSUM_START, csumStartOf(meta));
+          writeLe16(buf, at + NetHdr.CSUM_OFFSET, csumOffsetOf(meta));
+          this.c[NetCounter.rxCsumPartial]++;
+        }
+      } else if (completeChecksum(frame, meta)) {
+        this.c[NetCounter.rxCsumCompleted]++;
+      }
     }
+    if (!inPlace) scatterSegments(this.u8, chain.writable, 0, this.hdr, 0, NET_HDR_SIZE);
   }
 
   /** Stage a TX completion; false when the queue refused it (then it is not counted at all). */

@@ -482,6 +482,31 @@ for (const layout of ["split", "packed"] as const) {
 }
 
 for (const layout of ["split", "packed"] as const) {
+  Deno.test(`an RX header split over descriptors is written whole, NEEDS_CSUM included [${layout}]`, () => {
+    // The header is written where it lies when the first buffer holds all 12 bytes; a driver
+    // that splits it (5 + 7 bytes, then the frame) gets the same bytes through the scratch copy.
+    for (const mrg of [false, true]) {
+      const r = rig({ layout, mrg, inOrder: false }, { csum: true });
+      const buf = 0x700000;
+      r.mem.u8.fill(0xee, buf, buf + 2048);
+      const writable: [number, number][] = [[buf, 5], [buf + 5, 7], [buf + 12, 1514]];
+      assert.ok(r.rx.driver.add({ readable: [], writable }, 3).ok);
+      r.rx.driver.publish();
+      const frame = frameOf(200, 4);
+      assert.equal(r.device.receive(frame.slice(), partialChecksum(34, 6)), "delivered");
+      r.device.finish();
+      const used = r.rx.driver.getUsed();
+      assert.ok(used.ok && used.value);
+      assert.deepEqual({ ...used.value }, { token: 3, len: 12 + 200 });
+      const hdr = r.mem.u8.slice(buf, buf + 12);
+      // flags NEEDS_CSUM, no GSO (type, hdr_len, gso_size 0), csum_start 34, csum_offset 6,
+      // num_buffers 1 (virtio 1.x has the field with or without MRG_RXBUF)
+      assert.deepEqual([...hdr], [1, 0, 0, 0, 0, 0, 34, 0, 6, 0, 1, 0], `mrg ${mrg}`);
+      assert.deepEqual(r.mem.u8.slice(buf + 12, buf + 212), frame);
+      assert.equal(r.mem.u8[buf + 212], 0xee, "nothing past the frame");
+    }
+  });
+
   Deno.test(`chains in the wrong direction are returned unused and counted (reliability A8) [${layout}]`, () => {
     const r = rig({ layout, mrg: false, inOrder: false });
     const buf = 0x700000;
