@@ -16,24 +16,42 @@ export const SET_MIN = 256;
 
 /**
  * Copies shorter than this go byte by byte: a virtio-net header (12 bytes) costs less that way
- * than the lookup of a buffer's word view, which would also push the frame's views out of the
- * last-view slots below.
+ * than the lookup of a buffer's word view, and a small buffer of its own (at offset 0) would
+ * take the view slot of the guest memory's view.
  */
 export const WORDS_MIN = 16;
 
-/** Word views of the buffers copied lately (a device worker copies between a few: its guest's
- * memory and its links' rings). */
+/**
+ * Word views of the buffers copied lately (a device worker copies between a few: its guest's
+ * memory and its links' rings).
+ */
 const CACHE = 4;
 const cachedBuffers: (ArrayBufferLike | null)[] = new Array(CACHE).fill(null);
 const cachedWords: Int32Array[] = Array.from({ length: CACHE }, () => new Int32Array(0));
 let cacheNext = 0;
-// The last view copied into and the last copied from, with their buffers' words: a device's
-// guest memory is one view, on one side of every frame's copy, and its `buffer` getter would cost
-// about as much as the copy's moves.
-let lastDst: Uint8Array | null = null;
-let lastDstWords: Int32Array = cachedWords[0];
-let lastSrc: Uint8Array | null = null;
-let lastSrcWords: Int32Array = cachedWords[0];
+/**
+ * Views seen lately and their buffers' words, one slot per view, at the slot its byte offset
+ * picks: a device's guest memory is one view, and a link ring hands out one view per slot (512
+ * for a NIC), each at its own offset, so the views of a flood's copies keep their slots and the
+ * `buffer` getter (a call into the runtime, about as dear as a 64-byte copy's moves) runs once
+ * per view, not once per copy. The slot is the offset's 64-byte granule modulo a prime, so that
+ * the evenly spaced views of a ring never share a slot (they would, modulo a power of two, for
+ * a stride with a factor of two in it). A slot holds its view (and so its buffer) until
+ * another view takes it.
+ */
+const VIEW_SLOTS = 4093;
+const slotViews: (Uint8Array | null)[] = new Array(VIEW_SLOTS).fill(null);
+const slotWords: Int32Array[] = new Array(VIEW_SLOTS).fill(cachedWords[0]);
+
+/** The `Int32Array` over all of `view`'s buffer. */
+function wordsOfView(view: Uint8Array): Int32Array {
+  const slot = (view.byteOffset >>> 6) % VIEW_SLOTS;
+  if (slotViews[slot] === view) return slotWords[slot];
+  const words = wordsOf(view.buffer);
+  slotViews[slot] = view;
+  slotWords[slot] = words;
+  return words;
+}
 
 /** The `Int32Array` over all of `buffer` (cached). */
 function wordsOf(buffer: ArrayBufferLike): Int32Array {
@@ -79,16 +97,8 @@ export function copyBytes(
     const d = dst.byteOffset + dstAt;
     const s = src.byteOffset + srcAt;
     if (((d | s) & 3) === 0) {
-      if (dst !== lastDst) {
-        lastDstWords = wordsOf(dst.buffer);
-        lastDst = dst;
-      }
-      if (src !== lastSrc) {
-        lastSrcWords = wordsOf(src.buffer);
-        lastSrc = src;
-      }
-      const dw = lastDstWords;
-      const sw = lastSrcWords;
+      const dw = wordsOfView(dst);
+      const sw = wordsOfView(src);
       const di = d >>> 2;
       const si = s >>> 2;
       const words = n >>> 2;
