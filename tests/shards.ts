@@ -7,7 +7,8 @@
  * environment (`VLAB_STATE_DIR`), which workers share. Each process here has its own.
  *
  * - **Files.** Every `*_test.ts`/`*_test.tsx` (and `test.ts`, `*.test.ts`: `deno test`'s own
- *   pattern) under the repository, outside the folders `deno.json`'s `test.exclude` names.
+ *   pattern) under the repository, outside what `deno.json`'s `test.exclude` excludes (its paths
+ *   and globs read as `deno test` reads them).
  * - **Alone.** A file that measures the machine (a benchmark's test, a busy loop on every CPU)
  *   says so on a line of its own: {@linkcode ALONE_MARK} and the reason. Such files run after the
  *   others, one process, nothing beside them.
@@ -17,7 +18,8 @@
  * - **Output.** Each process's lines stream as they come, behind `[N] `; at the end, one summary
  *   line in `deno test`'s own form (`ok | 12 passed (3 steps) | 0 failed (1m2s)`), summed over the
  *   processes: a process that ended without its summary (a module that did not load), or with a
- *   failing exit status after an `ok`, counts one failed test. The exit status is 0 only when
+ *   failing exit status after an `ok`, counts one failed test. A process's summary is its own:
+ *   a line of its standard output, not one a test printed that looks like it. The exit status is 0 only when
  *   every process passed.
  *
  * Run by the `test` task: `deno run --allow-run --allow-read --allow-write --allow-env
@@ -35,15 +37,59 @@ export const ALONE_MARK = "// test-shards: alone";
 /** The most `deno test` processes side by side. */
 export const MAX_JOBS = 4;
 
+import { matchesGlob } from "node:path";
+
 /** The folders the walk never enters (with `deno.json`'s `test.exclude`). */
 const SKIPPED = new Set([".git", "node_modules"]);
 
 /** `deno test`'s own pattern for test files. */
 const TEST_FILE = /(^|[_.])test\.(ts|tsx|mts|js|mjs|jsx)$/;
 
+/** One entry of `deno.json`'s `test.exclude`, read as `deno test` reads it. */
+interface ExcludeEntry {
+  /** `!…`: it takes back what the entries before it excluded. */
+  negated: boolean;
+  /** A glob (the entry has `*` or `?`), for `matchesGlob`; else null. */
+  glob: string | null;
+  /** A path without glob characters: that file, or that folder and all under it. */
+  path: string;
+}
+
 /**
- * Every test file under `root` (paths relative to it, `/`-separated, sorted), outside the
- * folders `exclude` names (`deno.json`'s `test.exclude`, entries such as `node_modules/`).
+ * Read `exclude` as `deno test` does (checked against Deno 2.9): an entry with `*` or `?` is a
+ * glob (`*` and `?` stop at `/` and at a leading dot, `**` spans folders but not dot folders;
+ * `[`, `]`, `{` and `}` are plain characters), any other a path (that file, or that folder and
+ * everything under it); `./` in front and `/` at the end change nothing; `!` in front takes back
+ * what the entries before it matched. The globs are matched with `node:path`'s `matchesGlob`,
+ * the special characters deno does not read escaped.
+ */
+function excludeEntries(exclude: readonly string[]): ExcludeEntry[] {
+  return exclude.map((raw) => {
+    const negated = raw.startsWith("!");
+    const path = (negated ? raw.slice(1) : raw).replace(/^(\.\/)+/, "").replace(/\/+$/, "");
+    const glob = /[*?]/.test(path) ? path.replace(/[[\]{}()!+@\\]/g, "\\$&") : null;
+    return { negated, glob, path };
+  });
+}
+
+/** Whether `entries` exclude `path` (a file or folder relative to the root): the last match says. */
+function isExcluded(entries: readonly ExcludeEntry[], path: string): boolean {
+  // `path` and each folder it is in, from the root: an entry that matches a folder matches what
+  // is in it.
+  const parts = path.split("/");
+  const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join("/"));
+  let excluded = false;
+  for (const e of entries) {
+    const hit = prefixes.some((p) => e.glob === null ? p === e.path : matchesGlob(p, e.glob));
+    if (hit) excluded = !e.negated;
+  }
+  return excluded;
+}
+
+/**
+ * Every test file under `root` (paths relative to it, `/`-separated, sorted), outside what
+ * `exclude` names (`deno.json`'s `test.exclude`, as `deno test` reads it: paths such as
+ * `node_modules/`, globs such as `docs/*.svg`, `!` entries that take back).
  *
  * @example
  * ```ts ignore
@@ -51,14 +97,16 @@ const TEST_FILE = /(^|[_.])test\.(ts|tsx|mts|js|mjs|jsx)$/;
  * ```
  */
 export function findTestFiles(root: string, exclude: readonly string[]): string[] {
-  const excluded = new Set(exclude.map((e) => e.replace(/^\.\//, "").replace(/\/+$/, "")));
+  const entries = excludeEntries(exclude);
+  // Without `!` entries nothing under an excluded folder comes back: the walk leaves it.
+  const prune = entries.every((e) => !e.negated);
   const files: string[] = [];
   const walk = (dir: string) => {
     for (const entry of Deno.readDirSync(dir === "" ? root : `${root}/${dir}`)) {
       const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
       if (entry.isDirectory) {
-        if (!SKIPPED.has(entry.name) && !excluded.has(path)) walk(path);
-      } else if (entry.isFile && TEST_FILE.test(entry.name) && !excluded.has(path)) {
+        if (!SKIPPED.has(entry.name) && !(prune && isExcluded(entries, path))) walk(path);
+      } else if (entry.isFile && TEST_FILE.test(entry.name) && !isExcluded(entries, path)) {
         files.push(path);
       }
     }
@@ -181,7 +229,9 @@ export interface ShardOutput {
 /**
  * Run one `deno test` over `files` with `flags`, each line of its output behind `prefix`: its
  * summary, or null when it printed none; an `ok` summary of a process that exited with a failing
- * status reads as failed.
+ * status reads as failed. The summary is `deno test`'s own: a summary line of its standard output
+ * outside the blocks that show what a test printed (its standard error is not read for one), so a
+ * test that prints a line like it changes no count.
  *
  * @example
  * ```ts ignore
@@ -199,16 +249,20 @@ export async function runShard(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  // Set by the line pump's closure (a holder: TypeScript does not follow closures' writes).
-  const seen: { summary: TestSummary | null } = { summary: null };
+  // Set by the stdout pump's closure (a holder: TypeScript does not follow closures' writes).
+  const seen: { summary: TestSummary | null; inOutput: boolean } = {
+    summary: null,
+    inOutput: false,
+  };
   const encoder = new TextEncoder();
   const pump = async (
     stream: ReadableStream<Uint8Array>,
     out: { writeSync(p: Uint8Array): number },
+    isStdout: boolean,
   ) => {
     let rest = "";
     const emit = (line: string) => {
-      seen.summary = parseSummary(line) ?? seen.summary;
+      if (isStdout) readOwnLine(seen, line);
       writeAll(out, encoder.encode(`${prefix}${line}\n`));
     };
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
@@ -219,13 +273,32 @@ export async function runShard(
     if (rest !== "") emit(rest);
   };
   const [, , status] = await Promise.all([
-    pump(child.stdout, output.stdout),
-    pump(child.stderr, output.stderr),
+    pump(child.stdout, output.stdout, true),
+    pump(child.stderr, output.stderr, false),
     child.status,
   ]);
   const read = seen.summary;
   if (read !== null && !status.success) return { ...read, ok: false };
   return read;
+}
+
+// deno-lint-ignore no-control-regex
+const COLOUR = /\x1b\[[0-9;]*m/g;
+/** The line that opens what a test printed (`------- output -------`, `pre-test`, `post-test`). */
+const OUTPUT_START = /^-+ (?:[a-z-]+ )?output -+$/;
+/** The line that closes it (`----- output end -----`). */
+const OUTPUT_END = /^-+ (?:[a-z-]+ )?output end -+$/;
+
+/**
+ * Read one line of a `deno test` process's standard output into `seen`: a summary line counts
+ * only outside the blocks in which deno shows what a test printed (a test that prints a line like
+ * the summary, and the process that dies before its own, changed the counts).
+ */
+function readOwnLine(seen: { summary: TestSummary | null; inOutput: boolean }, line: string) {
+  const plain = line.replace(COLOUR, "");
+  if (seen.inOutput) seen.inOutput = !OUTPUT_END.test(plain);
+  else if (OUTPUT_START.test(plain)) seen.inOutput = true;
+  else seen.summary = parseSummary(plain) ?? seen.summary;
 }
 
 function writeAll(out: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {

@@ -42,6 +42,59 @@ Deno.test("test files are found by deno test's pattern, outside excluded and mod
   }
 });
 
+Deno.test("test.exclude is read as deno test reads it: paths, globs, ! entries (checked against deno test)", async () => {
+  // Entries were matched as exact paths only: `sub/*_test.ts` or `**/deep/` excluded nothing,
+  // and the runner ran files that `deno test` itself leaves out.
+  const root = Deno.makeTempDirSync({ prefix: "vlab-shards-glob-" });
+  try {
+    const all = [
+      "a_test.ts",
+      "sub/b_test.ts",
+      "sub/deep/c_test.ts",
+      "sub/deep/keep/k_test.ts",
+      "gen/e_test.ts",
+      "x/y_test.ts",
+      "x/[y]_test.ts",
+      ".hidden/d_test.ts",
+      "docs/f.test.ts",
+    ];
+    for (const f of all) {
+      Deno.mkdirSync(`${root}/${f}`.replace(/\/[^/]*$/, ""), { recursive: true });
+      Deno.writeTextFileSync(`${root}/${f}`, 'Deno.test("t", () => {});\n');
+    }
+    const exclude = [
+      "gen", // a folder, without its slash
+      "sub/*_test.ts", // `*` stops at a slash: sub/deep is not matched by it
+      "**/deep/", // a folder anywhere, and all in it
+      "!sub/deep/keep/", // taken back
+      "x/[y]_test.ts", // brackets are plain characters: this one file
+      "./docs/*.test.ts",
+      "*/d_test.ts", // `*` does not match a leading dot
+    ];
+    const ours = findTestFiles(root, exclude);
+    assert.deepEqual(ours, [
+      ".hidden/d_test.ts",
+      "a_test.ts",
+      "sub/deep/keep/k_test.ts",
+      "x/y_test.ts",
+    ]);
+    Deno.writeTextFileSync(`${root}/deno.json`, JSON.stringify({ test: { exclude } }));
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["test", "--no-check", "--no-lock"],
+      cwd: root,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert.ok(out.success, text + new TextDecoder().decode(out.stderr));
+    const theirs = [...text.matchAll(/^running \d+ tests? from \.\/(.+)$/gm)].map((m) => m[1]);
+    assert.deepEqual(ours, theirs.sort(), "the files deno test runs with this deno.json");
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
 Deno.test("the repository's own walk finds this file and every shipped test folder", () => {
   const root = repoRoot(import.meta.url);
   const files = findTestFiles(root, [".tools/"]);
@@ -145,7 +198,10 @@ Deno.test("a process's lines come behind its prefix, and its summary says how it
       ignored: 0,
     });
     assert.ok(lines.every((l) => l.startsWith("[7] ")), lines.join(""));
-    assert.ok(lines.some((l) => l.startsWith("[7] passes ... ok")), lines.join(""));
+    // deno test colours its lines unless NO_COLOR is set.
+    // deno-lint-ignore no-control-regex
+    const plain = lines.map((l) => l.replace(/\x1b\[[0-9;]*m/g, ""));
+    assert.ok(plain.some((l) => l.startsWith("[7] passes ... ok")), lines.join(""));
     assert.deepEqual(await run("fail_test.ts"), {
       ok: false,
       passed: 0,
@@ -154,6 +210,47 @@ Deno.test("a process's lines come behind its prefix, and its summary says how it
       ignored: 0,
     });
     assert.equal(await run("broken_test.ts"), null);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a process's summary is deno test's own line, not one a test printed", async () => {
+  // Every line of both streams was read, the last summary-like one kept: a process that died
+  // before its own summary was counted with the line its test had printed (99 passed).
+  const dir = Deno.makeTempDirSync({ prefix: "vlab-shards-summary-" });
+  try {
+    Deno.writeTextFileSync(
+      `${dir}/dies_test.ts`,
+      'Deno.test("passes", () => {});\n' +
+        'Deno.test("dies", () => {\n' +
+        '  console.log("ok | 99 passed | 0 failed (1s)");\n' +
+        '  console.error("ok | 98 passed | 0 failed (1s)");\n' +
+        '  Deno.kill(Deno.pid, "SIGKILL");\n' +
+        "});\n",
+    );
+    Deno.writeTextFileSync(
+      `${dir}/prints_test.ts`,
+      'Deno.test("prints", () => { console.log("FAILED | 0 passed | 7 failed (1s)"); });\n',
+    );
+    const lines: string[] = [];
+    const sink = {
+      writeSync: (p: Uint8Array) => (lines.push(new TextDecoder().decode(p)), p.length),
+    };
+    const run = (file: string) =>
+      runShard([`${dir}/${file}`], ["--no-check", "--no-config", "--allow-run"], "", {
+        stdout: sink,
+        stderr: sink,
+      });
+    assert.equal(await run("dies_test.ts"), null, lines.join(""));
+    assert.ok(lines.some((l) => l.includes("ok | 99 passed")), "the test's line was shown");
+    assert.deepEqual(await run("prints_test.ts"), {
+      ok: true,
+      passed: 1,
+      passedSteps: 0,
+      failed: 0,
+      ignored: 0,
+    });
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
