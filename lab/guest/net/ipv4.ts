@@ -255,17 +255,21 @@ export function writeIpv4Header(
   off: number,
   h: { src: number; dst: number; protocol: number; totalLength: number; id: number; ttl?: number },
 ): void {
+  const ttlProtocol = ((h.ttl ?? DEFAULT_TTL) << 8) | h.protocol;
+  const src = h.src, dst = h.dst;
   buf[off + Ipv4Offset.versionIhl] = 0x45;
   buf[off + Ipv4Offset.tos] = 0;
   writeU16(buf, off + Ipv4Offset.totalLength, h.totalLength);
   writeU16(buf, off + Ipv4Offset.id, h.id);
   writeU16(buf, off + Ipv4Offset.flagsFragOffset, 0x4000); // DF, offset 0
-  buf[off + Ipv4Offset.ttl] = h.ttl ?? DEFAULT_TTL;
-  buf[off + Ipv4Offset.protocol] = h.protocol;
-  writeU16(buf, off + Ipv4Offset.checksum, 0);
-  writeU32(buf, off + Ipv4Offset.src, h.src);
-  writeU32(buf, off + Ipv4Offset.dst, h.dst);
-  writeU16(buf, off + Ipv4Offset.checksum, internetChecksum(buf, off, IPV4_HEADER_LEN));
+  writeU16(buf, off + Ipv4Offset.ttl, ttlProtocol);
+  writeU32(buf, off + Ipv4Offset.src, src);
+  writeU32(buf, off + Ipv4Offset.dst, dst);
+  // The checksum summed from the fields just written, not read back from the buffer (guest
+  // memory, where each byte read costs more than this arithmetic).
+  const sum = 0x4500 + h.totalLength + h.id + 0x4000 + ttlProtocol + (src >>> 16) + (src & 0xffff) +
+    (dst >>> 16) + (dst & 0xffff);
+  writeU16(buf, off + Ipv4Offset.checksum, foldChecksum(sum));
 }
 
 /**
@@ -359,19 +363,28 @@ export function parseIpv4(buf: Uint8Array, off: number, out: Ipv4Header): Result
   if (have < totalLength) {
     return { ok: false, error: { kind: "truncated", have, need: totalLength } };
   }
-  if (internetChecksum(buf, off, headerLength) !== 0) {
-    return { ok: false, error: { kind: "bad-checksum" } };
-  }
+  // Each 16-bit word of the header is read once, for its fields and for the checksum (options
+  // are summed apart).
+  const id = readU16(buf, off + Ipv4Offset.id);
   const flagsOffset = readU16(buf, off + Ipv4Offset.flagsFragOffset);
-  out.id = readU16(buf, off + Ipv4Offset.id);
+  const ttlProtocol = readU16(buf, off + Ipv4Offset.ttl);
+  const srcHi = readU16(buf, off + Ipv4Offset.src), srcLo = readU16(buf, off + Ipv4Offset.src + 2);
+  const dstHi = readU16(buf, off + Ipv4Offset.dst), dstLo = readU16(buf, off + Ipv4Offset.dst + 2);
+  let sum = ((versionIhl << 8) | buf[off + Ipv4Offset.tos]) + totalLength + id + flagsOffset +
+    ttlProtocol + readU16(buf, off + Ipv4Offset.checksum) + srcHi + srcLo + dstHi + dstLo;
+  if (headerLength > IPV4_HEADER_LEN) {
+    sum += checksumAdd(0, buf, off + IPV4_HEADER_LEN, headerLength - IPV4_HEADER_LEN);
+  }
+  if (foldChecksum(sum) !== 0) return { ok: false, error: { kind: "bad-checksum" } };
+  out.id = id;
   out.moreFragments = (flagsOffset & 0x2000) !== 0;
   out.fragmentOffset = (flagsOffset & 0x1fff) * 8;
   out.headerLength = headerLength;
   out.totalLength = totalLength;
-  out.protocol = buf[off + Ipv4Offset.protocol];
-  out.ttl = buf[off + Ipv4Offset.ttl];
-  out.src = readU32(buf, off + Ipv4Offset.src);
-  out.dst = readU32(buf, off + Ipv4Offset.dst);
+  out.protocol = ttlProtocol & 0xff;
+  out.ttl = ttlProtocol >>> 8;
+  out.src = srcHi * 0x10000 + srcLo;
+  out.dst = dstHi * 0x10000 + dstLo;
   return OK_VOID;
 }
 

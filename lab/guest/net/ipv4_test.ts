@@ -84,6 +84,66 @@ Deno.test("writeIpv4Header produces the well-known header with checksum 0xb861",
   );
 });
 
+Deno.test("writeIpv4Header's checksum verifies over the bytes for any fields, over garbage", () => {
+  // The checksum is summed from the fields, not the bytes: check it against the bytes written,
+  // with every field's high bits set somewhere, a buffer full of garbage, and at odd offsets.
+  let seed = 7;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  for (let i = 0; i < 500; i++) {
+    const buf = new Uint8Array(64).map(() => next() & 0xff);
+    const off = i % 9;
+    const h = {
+      src: next(),
+      dst: i % 2 ? next() : 0xffffffff,
+      protocol: next() & 0xff,
+      totalLength: i % 3 ? next() & 0xffff : 0xffff,
+      id: next() & 0xffff,
+      ttl: i % 4 ? next() & 0xff : undefined,
+    };
+    writeIpv4Header(buf, off, h);
+    assert.equal(internetChecksum(buf, off, 20), 0, `header ${i}`);
+    const back = newIpv4Header();
+    if (h.totalLength >= 20 && h.totalLength <= 64 - off) {
+      assert.ok(parseIpv4(buf, off, back).ok);
+      assert.deepEqual([back.src, back.dst, back.id, back.protocol], [
+        h.src >>> 0,
+        h.dst,
+        h.id,
+        h.protocol,
+      ]);
+    }
+  }
+});
+
+Deno.test("parseIpv4 checks the checksum over a header's options too", () => {
+  // A 24-byte header (IHL 6: one option word, here NOPs and an end-of-list), checksummed over
+  // all 24 bytes; one flipped bit in the option fails it, as one in the fixed part does.
+  for (const off of [0, 1, 2]) {
+    const buf = new Uint8Array(off + 30);
+    writeIpv4Header(buf, off, {
+      src: 0xc0a80001,
+      dst: 0xc0a800c7,
+      protocol: 17,
+      totalLength: 30,
+      id: 9,
+    });
+    buf[off] = 0x46;
+    buf.set([1, 1, 1, 0], off + 20);
+    buf[off + 10] = buf[off + 11] = 0;
+    const sum = internetChecksum(buf, off, 24);
+    buf[off + 10] = sum >>> 8;
+    buf[off + 11] = sum & 0xff;
+    const h = newIpv4Header();
+    assert.ok(parseIpv4(buf, off, h).ok, `offset ${off}`);
+    assert.deepEqual([h.headerLength, h.src, h.dst, h.ttl], [24, 0xc0a80001, 0xc0a800c7, 64]);
+    buf[off + 21] ^= 0x10;
+    assert.deepEqual(parseIpv4(buf, off, h), { ok: false, error: { kind: "bad-checksum" } });
+    buf[off + 21] ^= 0x10;
+    buf[off + 1] ^= 0x04; // the TOS byte, outside any field parseIpv4 returns
+    assert.deepEqual(parseIpv4(buf, off, h), { ok: false, error: { kind: "bad-checksum" } });
+  }
+});
+
 Deno.test("parseIpv4 accepts a valid header and fills the fields", () => {
   const buf = new Uint8Array(40);
   writeIpv4Header(buf, 0, { src: 1, dst: 2, protocol: 1, totalLength: 40, id: 9 });
