@@ -216,7 +216,7 @@ export async function controlFetch(
     return { res: await fetch(`http://vlab${path}`, { ...init, client }), client };
   } catch (e) {
     client.close();
-    throw controlError(record, init, e);
+    throw await controlError(record, init, e);
   }
 }
 
@@ -247,13 +247,38 @@ async function sharedFetch(record: LabRecord, path: string, init: RequestInit): 
       shared.delete(record.socket);
       client.close();
       const idempotent = (init.method ?? "GET").toUpperCase() === "GET";
-      if (attempt > 0 || !idempotent || init.signal?.aborted) throw controlError(record, init, e);
+      if (attempt > 0 || !idempotent || init.signal?.aborted) {
+        throw await controlError(record, init, e);
+      }
     }
   }
 }
 
+/**
+ * How long a request that failed waits for its lab to be gone before it says the lab runs, ms. A
+ * killed lab's kernel closes its sockets and drops its lock in no set order: a request whose
+ * connection closed under it found the lock still held for a moment, and `vlab exec` said "Lab
+ * "pair" is running but its control socket did not take the request … It may be busy; try
+ * again" after `kill -9` of the lab.
+ */
+const GOING_MS = 500;
+
+/**
+ * {@linkcode goneError}, or null once `GOING_MS` passed with the lab's lock held: the error of
+ * a lab that is gone or going. A busy lab's refusal (`EAGAIN`, its backlog full: `busy`) is not
+ * waited on.
+ */
+async function goingError(record: LabRecord, busy = false): Promise<LabError | null> {
+  const deadline = performance.now() + (busy ? 0 : GOING_MS);
+  for (;;) {
+    const gone = goneError(record);
+    if (gone !== null || performance.now() >= deadline) return gone;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** The error of a request that failed: cancelled, a lab that is gone, or a busy socket. */
-function controlError(record: LabRecord, init: RequestInit, e: unknown): LabError {
+async function controlError(record: LabRecord, init: RequestInit, e: unknown): Promise<LabError> {
   if (init.signal?.aborted) {
     // Cancelled by its caller (Ctrl-C): the lab was reached, and nothing failed.
     return new LabError(
@@ -262,9 +287,9 @@ function controlError(record: LabRecord, init: RequestInit, e: unknown): LabErro
       "Its caller cancelled it (Ctrl-C or a signal); run the command again to retry",
     );
   }
-  const gone = goneError(record);
-  if (gone !== null) return gone;
   const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : String(e);
+  const gone = await goingError(record, /\(os error 11\)$/.test(cause));
+  if (gone !== null) return gone;
   // "error sending request for url (…): client error (Connect): Resource temporarily
   // unavailable (os error 11)": the last reason, without the chain and the errno.
   const why = /\): ([^()]+?)(?: \(os error \d+\))?$/.exec(cause)?.[1] ?? cause;
@@ -626,7 +651,7 @@ async function execStream<T>(
         chunk = await reader.read();
       } catch (e) {
         // Cut (a second Ctrl-C), or the lab went mid-stream: judged as any failed request.
-        throw controlError(record, init, e);
+        throw await controlError(record, init, e);
       }
       if (chunk.done) break;
       held += chunk.value;
@@ -659,7 +684,7 @@ async function execStream<T>(
     void reader.cancel().catch(() => {});
   }
   if (last === undefined) {
-    throw goneError(record) ?? new LabError(
+    throw await goingError(record) ?? new LabError(
       "control-error",
       `Lab "${record.name}" ended its answer to POST /exec before the workload's result`,
       "See its event log (`vlab status`); run the workload again",

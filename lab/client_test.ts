@@ -222,6 +222,42 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "a lab killed under a request (its connection closed before its lock went) is gone, not 'busy'",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    inStateDir("vlab-client-", async () => {
+      const lab = holdFakeLab("pair");
+      const listener = Deno.listen({ transport: "unix", path: lab.paths.socket });
+      // `kill -9` of a lab: the kernel closes its sockets and drops its lock in no set order.
+      // Here the request's connection and the listener go first, the lock 50 ms later.
+      const dying = (async () => {
+        const conn = await listener.accept();
+        await conn.read(new Uint8Array(4096));
+        conn.close();
+        listener.close();
+        await new Promise((r) => setTimeout(r, 50));
+        await lab.close();
+      })();
+      try {
+        const e = await controlJson(lab.record, "/exec", {
+          method: "POST",
+          body: "{}",
+        }).then(() => null, (e) => e);
+        assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+        // It said 'Lab "pair" is running but its control socket did not take the request:
+        // connection closed before message completed' with "It may be busy; try again".
+        assert.equal(e.code, "no-lab", e.message);
+        assert.match(e.message, /^Lab "pair" is not running any more/);
+      } finally {
+        await dying;
+        await lab.close();
+      }
+    }),
+});
+
+Deno.test({
   name: "a live lab whose socket file was removed is said so, not 'busy; try again'",
   sanitizeResources: false,
   sanitizeOps: false,
