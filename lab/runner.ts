@@ -80,6 +80,9 @@ export function stateFolderError(dir: string, cause: unknown, what = "state"): L
   // Deno's "File exists (os error 17): mkdir '/x'": the reason, and the path it is about.
   const at = /: \w+ '([^']*)'$/.exec(text)?.[1];
   const reason = ioReason(cause);
+  // Under /dev, /proc or /sys, which Deno opens only with --allow-all.
+  const specialFs = cause instanceof Deno.errors.NotCapable &&
+    /^Requires all access/i.test(cause.message);
   // A file where a folder should be: the nearest thing that exists on the way to the folder.
   const fileInWay = cause instanceof Deno.errors.AlreadyExists ||
       cause instanceof Deno.errors.NotADirectory
@@ -94,6 +97,9 @@ export function stateFolderError(dir: string, cause: unknown, what = "state"): L
     }`,
     fileInWay !== null && !fileInWay.isDirectory
       ? "Move that file away, or set VLAB_STATE_DIR to a folder"
+      : specialFs
+      // No permission of the folder's can change that: "Check that the folder is writable".
+      ? "No lab can run there: set VLAB_STATE_DIR to a folder elsewhere (or leave it unset)"
       : "Check that the folder is writable (set VLAB_STATE_DIR to use another place)",
   );
 }

@@ -304,7 +304,8 @@ export function inspectLab(
  * Every lab folder in the state root, in name order, checked by {@linkcode inspectLab}.
  * Folders that are not vlab's (no marker) are skipped and never touched. `clean` removes the
  * files of stale labs. No state root (or a file in its place) is no lab; one that cannot be read
- * (another user's) is a `LabError` (`lab-failed`), not an empty list.
+ * (another user's, or one under /dev, /proc or /sys) is a `LabError` (`lab-failed`), not an empty
+ * list.
  *
  * @example
  * ```ts ignore
@@ -321,6 +322,16 @@ export function findLabs(options: { clean: boolean }): Promise<FoundLab[]> {
     // No state folder yet, or a file where it would be (`vlab up` says so): no lab can run there.
     if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
       return Promise.resolve([]);
+    }
+    // A root under /dev, /proc or /sys (`VLAB_STATE_DIR=/dev/shm/vlab`), which Deno opens only
+    // with --allow-all: no lab can start there (`vlab up` says so), and `vlab ls`, `status`,
+    // `exec`, `down` … ended in "Internal error: Requires all access" with "This is a bug".
+    if (e instanceof Deno.errors.NotCapable && /^Requires all access/i.test(e.message)) {
+      throw new LabError(
+        "lab-failed",
+        `Cannot read the state folder ${quote(root)}: ${ioReason(e)}`,
+        "No lab can run there: set VLAB_STATE_DIR to a folder elsewhere (or leave it unset)",
+      );
     }
     // A script given no --allow-read: its caller names the flag (`startLab`).
     if (e instanceof Deno.errors.NotCapable) throw e;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { processState, stateOfStat } from "./proc.ts";
 import { pathExists } from "./testing.ts";
+import { LabError } from "./errors.ts";
 import {
   createLabDir,
   findLabs,
@@ -283,6 +284,27 @@ Deno.test("findLabs finds nothing when the root does not exist", async () => {
     assert.equal(pathExists(root), false);
     assert.deepEqual(await findLabs({ clean: true }), []);
   });
+});
+
+Deno.test("a state root under /dev, /proc or /sys is a lab-failed error that says why, not a crash", async () => {
+  const before = Deno.env.get("VLAB_STATE_DIR");
+  Deno.env.set("VLAB_STATE_DIR", "/dev/shm/vlab-no-such-root");
+  try {
+    // It threw Deno's NotCapable ("Requires all access to …, run again with the --allow-all
+    // flag"), which every command looking for labs printed as an internal error, "a bug in vlab".
+    const e = await (async () => await findLabs({ clean: true }))().then(() => null, (e) => e);
+    assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+    assert.equal(e.code, "lab-failed");
+    assert.equal(
+      e.message,
+      `Cannot read the state folder "/dev/shm/vlab-no-such-root": vlab may not open files under ` +
+        "/dev, /proc or /sys (Deno asks for --allow-all)",
+    );
+    assert.match(e.hint, /VLAB_STATE_DIR/);
+  } finally {
+    if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+    else Deno.env.set("VLAB_STATE_DIR", before);
+  }
 });
 
 Deno.test("a lab whose process is gone is stale; clean: false keeps it, clean: true removes it", async () => {
