@@ -55,6 +55,6 @@ Deno.test({
   // It said "Check that the folder is writable", which no folder's mode can change.
   assert.equal(
     folder.hint,
-    "No lab can run there: set VLAB_STATE_DIR to a folder elsewhere (or leave it unset)",
+    "No lab can run there: set VLAB_STATE_DIR to a folder elsewhere",
   );
 });

@@ -99,7 +99,7 @@ export function stateFolderError(dir: string, cause: unknown, what = "state"): L
       ? "Move that file away, or set VLAB_STATE_DIR to a folder"
       : specialFs
       // No permission of the folder's can change that: "Check that the folder is writable".
-      ? "No lab can run there: set VLAB_STATE_DIR to a folder elsewhere (or leave it unset)"
+      ? "No lab can run there: set VLAB_STATE_DIR to a folder elsewhere"
       : "Check that the folder is writable (set VLAB_STATE_DIR to use another place)",
   );
 }

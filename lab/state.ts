@@ -330,7 +330,7 @@ export function findLabs(options: { clean: boolean }): Promise<FoundLab[]> {
       throw new LabError(
         "lab-failed",
         `Cannot read the state folder ${quote(root)}: ${ioReason(e)}`,
-        "No lab can run there: set VLAB_STATE_DIR to a folder elsewhere (or leave it unset)",
+        "No lab can run there: set VLAB_STATE_DIR to a folder elsewhere",
       );
     }
     // A script given no --allow-read: its caller names the flag (`startLab`).
