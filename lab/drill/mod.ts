@@ -91,6 +91,23 @@ export interface ReplayResult {
 }
 
 /**
+ * What a replay needs of a report and `r` lacks, each named (`"document"`; `"seed, document,
+ * steps or links"` for no object at all): a report without its `document` said "no seed,
+ * document, steps or links", as if it lacked all four.
+ */
+function missingReportKeys(r: Partial<DrillResult> | null): string {
+  const missing = r === null || typeof r !== "object" ? ["seed", "document", "steps", "links"] : [
+    typeof r.seed !== "number" ? "seed" : null,
+    typeof r.document !== "object" || r.document === null ? "document" : null,
+    Array.isArray(r.steps) ? null : "steps",
+    Array.isArray(r.links) ? null : "links",
+  ].filter((k) => k !== null);
+  return missing.length <= 1
+    ? missing.join("")
+    : `${missing.slice(0, -1).join(", ")} or ${missing.at(-1)}`;
+}
+
+/**
  * Run a drill again from its JSON report (the report embeds the drill with its topology and
  * the seed) and compare the decisions taken (`compareRuns`; what timing moved is in `notes`).
  * It runs with the recorded seed: `options.seed` is refused with a `TypeError` (as
@@ -140,7 +157,7 @@ export async function replayDrill(
   ) {
     throw new LabError(
       "drill-invalid",
-      "Cannot replay: this is not a drill report (no seed, document, steps or links)",
+      `Cannot replay: this is not a drill report (no ${missingReportKeys(r)})`,
       "Give the report.json written by `vlab drill run --report DIR`",
     );
   }

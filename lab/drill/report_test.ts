@@ -278,6 +278,13 @@ Deno.test("a report changed by hand is refused before its replay runs, naming th
     [{ seed: -5 }, "seed must be a whole number 0..4294967295, got -5"],
     [{ seed: 1.5 }, "seed must be a whole number 0..4294967295, got 1.5"],
   ];
+  // A report that lacks one of what a replay needs is told which, not all four.
+  const { document: _document, ...undocumented } = JSON.parse(JSON.stringify(result()));
+  await assert.rejects(replayDrill(undocumented), (e) => {
+    assert.ok(e instanceof LabError, String(e));
+    assert.equal(e.message, "Cannot replay: this is not a drill report (no document)");
+    return true;
+  });
   // A report's path was "not a drill report (no seed, document, steps or links)", as if the file
   // had been read and found wanting.
   await assert.rejects(
