@@ -165,7 +165,9 @@ export function unknownVm(status: Pick<LabStatus, "vms">, vm: string, port: numb
       return m === null ? [] : [[Number(m[1]), v.name] as const];
     })
   );
-  const names = `The lab's VMs: ${status.vms.map((v) => v.name).join(", ")}`;
+  const names = status.vms.length > 0
+    ? `The lab's VMs: ${status.vms.map((v) => v.name).join(", ")}`
+    : "The lab has no VMs";
   if (/^[0-9]{1,10}$/.test(vm)) {
     const cid = Number(vm);
     const owner = cids.find(([c]) => c === cid);

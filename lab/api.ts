@@ -8,7 +8,13 @@
  * @module
  */
 
-import { LabError, labStoppedError, PartialExecError, type PartialResult } from "./errors.ts";
+import {
+  LabError,
+  labStoppedError,
+  PartialExecError,
+  type PartialResult,
+  vmsHint,
+} from "./errors.ts";
 import { typeName } from "./arg_checks.ts";
 import { captureHeader, ringLinkProblem, unknownLinkProblem } from "./link_control.ts";
 import { MAX_CAPTURE_MS } from "./capture.ts";
@@ -732,7 +738,7 @@ function handleOf(running: RegisteredLab): LabHandle {
       throw new LabError(
         "unknown-vm",
         `The lab has no VM ${quote(name)}`,
-        `VMs: ${lab.plan.vms.map((v) => v.name).join(", ")}`,
+        vmsHint(lab.plan.vms.map((v) => v.name)),
       );
     }
     return {

@@ -40,6 +40,21 @@ export type LabErrorCode =
   | "not-enough-memory";
 
 /**
+ * The hint of an `unknown-vm` error: the lab's VMs, or that it has none (a topology may have
+ * `vms: {}`: the hint said "VMs: " with nothing after it).
+ *
+ * @example
+ * ```ts
+ * import { vmsHint } from "./errors.ts";
+ * vmsHint(["a", "b"]); // "VMs: a, b"
+ * vmsHint([]); // "The lab has no VMs"
+ * ```
+ */
+export function vmsHint(names: readonly string[]): string {
+  return names.length > 0 ? `VMs: ${names.join(", ")}` : "The lab has no VMs";
+}
+
+/**
  * The `no-lab` error of a change asked of lab `lab` once it is stopped or stopping (by a script,
  * `vlab down`, a signal): it would reach no worker, and its event would follow `lab-down` in the
  * log. `what` says what could not be done (`bring link "a-b" down`).

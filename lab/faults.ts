@@ -48,7 +48,7 @@ import {
 } from "../devices/virtio/guest_faults.ts";
 import type { Layout } from "../devices/virtio/queue.ts";
 import type { LabPlan } from "./plan.ts";
-import { FAILED_VM_HINT } from "./errors.ts";
+import { FAILED_VM_HINT, vmsHint } from "./errors.ts";
 import { quote } from "../devices/base/quote.ts";
 import { closestName } from "./topology/issues.ts";
 import { isPlainObject, objectKind } from "./topology/plain.ts";
@@ -489,7 +489,7 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
     return refuse(
       "unknown-vm",
       `Cannot inject ${f.kind}: the lab has no VM ${quote(f.vm)}`,
-      `VMs: ${target.plan.vms.map((v) => v.name).join(", ")}`,
+      vmsHint(target.plan.vms.map((v) => v.name)),
     );
   }
   const state = target.vmState(vm.name);
@@ -571,7 +571,9 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
     return refuse(
       "unknown-device",
       `Cannot inject ${f.kind}: VM "${vm.name}" has no device ${quote(f.device)}`,
-      `Devices: ${vm.devices.map((d) => d.name).join(", ")}`,
+      vm.devices.length > 0
+        ? `Devices: ${vm.devices.map((d) => d.name).join(", ")}`
+        : `VM ${quote(vm.name)} has no devices`,
     );
   }
   if (device.kind === "vhost-pci") return vhostPciFault(f, vm.name, device, target);

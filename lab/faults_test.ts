@@ -224,6 +224,38 @@ Deno.test("a guest bug asked of a vsock or virtio-iommu driver is refused, not a
   }
 });
 
+Deno.test("a fault aimed at a lab with no VMs, or a VM with no devices, says so in its hint", async () => {
+  const planOf = (text: string) => {
+    const t = parseTopology(text, "t.yaml");
+    assert.ok(t.ok);
+    return planLab(t.value);
+  };
+  const target = (plan: LabPlan): FaultTarget => ({
+    plan,
+    vmState: () => "running",
+    post: () => true,
+    control: () => new SharedArrayBuffer(0),
+    emit: () => {},
+    hangs: new Map(),
+    askGuestBug: () => Promise.resolve(null),
+  });
+  // The hints were "VMs: " and "Devices: ", with nothing after them.
+  const none = await injectFault(
+    { kind: "backend-crash", vm: "a" },
+    target(planOf("name: empty\nvms: {}\n")),
+  );
+  assert.ok(!none.ok);
+  assert.equal(none.code, "unknown-vm");
+  assert.equal(none.hint, "The lab has no VMs");
+  const bare = await injectFault(
+    { kind: "lost-kick", vm: "a", device: "eth0", queue: "transmitq" },
+    target(planOf("name: bare\nvms: { a: {} }\n")),
+  );
+  assert.ok(!bare.ok);
+  assert.equal(bare.code, "unknown-device");
+  assert.equal(bare.hint, 'VM "a" has no devices');
+});
+
 Deno.test("a guest's refusal of a guest bug is the fault's answer, not 'injected'", async () => {
   const target: FaultTarget = {
     plan: shippedPlan("pair"),

@@ -79,7 +79,7 @@ import { CpuPlacement, machineIdleMeter, PLACEMENT_PERIOD_MS } from "./placement
 import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
 import { type V8Helpers, v8Helpers } from "./v8_helpers.ts";
 import { envHotMs, HOT_MS } from "./wire/loop.ts";
-import { FAILED_VM_HINT, LabError, labStoppedError, workloadCutError } from "./errors.ts";
+import { FAILED_VM_HINT, LabError, labStoppedError, vmsHint, workloadCutError } from "./errors.ts";
 import { quote } from "../devices/base/quote.ts";
 import { isPlainObject } from "./topology/plain.ts";
 import { startAgain } from "./start_again.ts";
@@ -1002,7 +1002,7 @@ export class Lab {
       throw new LabError(
         "unknown-vm",
         `The lab has no VM ${quote(vm)}`,
-        `VMs: ${this.plan.vms.map((x) => x.name).join(", ")}`,
+        vmsHint(this.plan.vms.map((x) => x.name)),
       );
     }
     const handles = this.#workers.all.filter((w) => w.owner === vm);
@@ -1133,7 +1133,7 @@ export class Lab {
       return {
         ok: false,
         message: `Cannot run a workload: the lab has no VM "${vm}"`,
-        hint: `VMs: ${this.plan.vms.map((v) => v.name).join(", ")}`,
+        hint: vmsHint(this.plan.vms.map((v) => v.name)),
       };
     }
     if (this.#stopped) {

@@ -15,6 +15,7 @@ import { err, ok, type Result } from "../devices/base/result.ts";
 import type { LabPlan } from "./plan.ts";
 import { formatMac } from "./topology/addresses.ts";
 import { quote } from "../devices/base/quote.ts";
+import { vmsHint } from "./errors.ts";
 
 /** One partition in force. */
 export interface PartitionInfo {
@@ -78,7 +79,6 @@ export class Partitions {
     b: readonly string[],
     oneWay: boolean,
   ): Result<PartitionInfo, PartitionProblem> {
-    const vms = [...this.#macs.keys()].join(", ");
     if (a.length === 0 || b.length === 0) {
       return err({
         code: "bad-partition",
@@ -93,7 +93,7 @@ export class Partitions {
         return err({
           code: "unknown-vm",
           message: `Cannot partition: the lab has no VM ${quote(vm)}`,
-          hint: `VMs: ${vms}`,
+          hint: vmsHint([...this.#macs.keys()]),
         });
       }
     }

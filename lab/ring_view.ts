@@ -13,6 +13,7 @@
 
 import { servedBy } from "./vhost_pci_view.ts";
 import { quote } from "../devices/base/quote.ts";
+import { vmsHint } from "./errors.ts";
 import { err, ok, type Result } from "../devices/base/result.ts";
 import {
   Feature,
@@ -226,7 +227,7 @@ export function takeRingView(lab: Lab, sel: RingSelector): Result<RingView, Ring
     return err({
       code: "unknown-vm",
       message: `The lab has no VM ${quote(sel.vm)}`,
-      hint: `VMs: ${plan.vms.map((v) => v.name).join(", ")}`,
+      hint: vmsHint(plan.vms.map((v) => v.name)),
     });
   }
   const device = vm.devices.find((d) => d.name === sel.nic);

@@ -47,6 +47,7 @@ import { type ResilientServer, serveResilient } from "./control_listener.ts";
 import type { Lab } from "./lab.ts";
 import { faultRoute, linkRoute, partitionRoute } from "./server_links.ts";
 import { fail, queryRefusal, quoteForLine, readBoundedBody } from "./server_answers.ts";
+import { vmsHint } from "./errors.ts";
 import { captureCountsRoute, captureHead, captureStream } from "./server_capture.ts";
 import { execCancelRoute, execListRoute, execRoute } from "./server_exec.ts";
 import { describeDuplicateKey, duplicateJsonKey } from "./json_keys.ts";
@@ -538,6 +539,6 @@ function unknownVm(lab: Lab, vm: string): Response {
     404,
     "unknown-vm",
     `The lab has no VM ${quoteForLine(vm)}`,
-    `VMs: ${lab.plan.vms.map((v) => v.name).join(", ")}`,
+    vmsHint(lab.plan.vms.map((v) => v.name)),
   );
 }

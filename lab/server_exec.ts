@@ -43,6 +43,7 @@
 
 import type { Lab } from "./lab.ts";
 import { describeJsonValue, fail, quoteForLine, unknownKeyRefusal } from "./server_answers.ts";
+import { vmsHint } from "./errors.ts";
 
 /**
  * Bytes of lines the lab holds for one streamed `POST /exec` whose reader does not keep up (a
@@ -175,7 +176,7 @@ export async function execRoute(
       404,
       "unknown-vm",
       `The lab has no VM ${quoteForLine(v.vm)}`,
-      `VMs: ${lab.plan.vms.map((x) => x.name).join(", ")}`,
+      vmsHint(lab.plan.vms.map((x) => x.name)),
     );
   }
   const registry = registryOf(lab);
