@@ -19,6 +19,23 @@ function shippedPlan(name: string): LabPlan {
   return planLab(t.value);
 }
 
+/**
+ * A fault target over `plan` whose hooks all succeed and record nothing (every VM running, every
+ * post taken, no control block, no guest refusing a bug); `over` replaces the hooks a test watches.
+ */
+function fakeTarget(plan: LabPlan, over: Partial<FaultTarget> = {}): FaultTarget {
+  return {
+    plan,
+    vmState: () => "running",
+    post: () => true,
+    control: () => new SharedArrayBuffer(0),
+    emit: () => {},
+    hangs: new Map(),
+    askGuestBug: () => Promise.resolve(null),
+    ...over,
+  };
+}
+
 Deno.test("a mid-pass backend crash names how many descriptors come first, 1 to 100000", () => {
   const ok = parseFault({ kind: "backend-crash", vm: "a", mode: "mid-pass", after: 17 });
   assert.ok(ok.ok);
@@ -92,18 +109,14 @@ Deno.test("a guest bug on b's vhost-pci-net device reaches b's driver; lost kick
   const plan = shippedPlan("vhost-pci");
   const posted: { vm: string; kind: string; m: ToWorker }[] = [];
   const events: Record<string, unknown>[] = [];
-  const target: FaultTarget = {
-    plan,
-    vmState: () => "running",
+  const target = fakeTarget(plan, {
     post: (vm, kind, m) => (posted.push({ vm, kind, m }), true),
-    control: () => new SharedArrayBuffer(0),
     emit: (_k, _s, d) => void events.push(d),
-    hangs: new Map(),
     askGuestBug: (vm, bug) => {
       posted.push({ vm, kind: "guest", m: { type: "guest-bug", id: 0, ...bug } });
       return Promise.resolve(null);
     },
-  };
+  });
   const bug = await injectFault(
     { kind: "guest-bug", vm: "b", device: "eth0", queue: "transmitq", bug: "loop" },
     target,
@@ -136,18 +149,14 @@ Deno.test("a guest bug the queue's ring layout cannot have is refused before any
   const plan = shippedPlan("split-vs-packed");
   const posted: ToWorker[] = [];
   const events: Record<string, unknown>[] = [];
-  const target: FaultTarget = {
-    plan,
-    vmState: () => "running",
+  const target = fakeTarget(plan, {
     post: (_vm, _kind, m) => (posted.push(m), true),
-    control: () => new SharedArrayBuffer(0),
     emit: (_k, _s, d) => void events.push(d),
-    hangs: new Map(),
     askGuestBug: (_vm, bug) => {
       posted.push({ type: "guest-bug", id: 0, ...bug });
       return Promise.resolve(null);
     },
-  };
+  });
   const nicOf = (layout: string) => {
     for (const vm of plan.vms) {
       for (const d of vm.devices) {
@@ -188,18 +197,13 @@ Deno.test("a guest bug asked of a vsock or virtio-iommu driver is refused, not a
   for (const file of ["vsock-pair.yaml", "iommu-pair.yaml"]) {
     const plan = shippedPlan(file.replace(/\.yaml$/, ""));
     const posted: ToWorker[] = [];
-    const target: FaultTarget = {
-      plan,
-      vmState: () => "running",
+    const target = fakeTarget(plan, {
       post: (_vm, _kind, m) => (posted.push(m), true),
-      control: () => new SharedArrayBuffer(0),
-      emit: () => {},
-      hangs: new Map(),
       askGuestBug: (_vm, bug) => {
         posted.push({ type: "guest-bug", id: 0, ...bug });
         return Promise.resolve(null);
       },
-    };
+    });
     const vm = plan.vms[0];
     const other = vm.devices.find((d) => d.kind !== "net");
     assert.ok(other, `${file}: a device other than a NIC`);
@@ -230,15 +234,7 @@ Deno.test("a fault aimed at a lab with no VMs, or a VM with no devices, says so 
     assert.ok(t.ok);
     return planLab(t.value);
   };
-  const target = (plan: LabPlan): FaultTarget => ({
-    plan,
-    vmState: () => "running",
-    post: () => true,
-    control: () => new SharedArrayBuffer(0),
-    emit: () => {},
-    hangs: new Map(),
-    askGuestBug: () => Promise.resolve(null),
-  });
+  const target = (plan: LabPlan): FaultTarget => fakeTarget(plan);
   // The hints were "VMs: " and "Devices: ", with nothing after them.
   const none = await injectFault(
     { kind: "backend-crash", vm: "a" },
@@ -257,16 +253,10 @@ Deno.test("a fault aimed at a lab with no VMs, or a VM with no devices, says so 
 });
 
 Deno.test("a guest's refusal of a guest bug is the fault's answer, not 'injected'", async () => {
-  const target: FaultTarget = {
-    plan: shippedPlan("pair"),
-    vmState: () => "running",
-    post: () => true,
-    control: () => new SharedArrayBuffer(0),
-    emit: () => {},
-    hangs: new Map(),
+  const target = fakeTarget(shippedPlan("pair"), {
     askGuestBug: () =>
       Promise.resolve("Cannot inject loop: eth0's transmitq already holds a guest bug"),
-  };
+  });
   const r = await injectFault(
     { kind: "guest-bug", vm: "a", device: "eth0", queue: "transmitq", bug: "loop" },
     target,
@@ -311,16 +301,11 @@ Deno.test("a backend crash asked of a worker an injected hang blocks is refused 
   const epoch = new Int32Array(control, a.control.epoch, 1);
   let now = 1000;
   const posted: ToWorker[] = [];
-  const target: FaultTarget = {
-    plan,
-    vmState: () => "running",
+  const target = fakeTarget(plan, {
     post: (_vm, _kind, m) => (posted.push(m), true),
     control: () => control,
-    emit: () => {},
-    askGuestBug: () => Promise.resolve(null),
-    hangs: new Map(),
     now: () => now,
-  };
+  });
   const crash = (mode: "exit" | "hang" | "slow" | "mid-pass", ms?: number) =>
     injectFault({ kind: "backend-crash", vm: a.name, mode, ms }, target);
   assert.ok((await crash("hang", 5000)).ok);
@@ -356,16 +341,11 @@ Deno.test("a mid-pass crash armed and not yet come refuses another mid-pass, exi
   const control = new SharedArrayBuffer(a.control.bytes);
   const epoch = new Int32Array(control, a.control.epoch, 1);
   const posted: ToWorker[] = [];
-  const target: FaultTarget = {
-    plan,
-    vmState: () => "running",
+  const target = fakeTarget(plan, {
     post: (_vm, _kind, m) => (posted.push(m), true),
     control: () => control,
-    emit: () => {},
-    askGuestBug: () => Promise.resolve(null),
-    hangs: new Map(),
     midPass: new Map(),
-  };
+  });
   const crash = (mode: "exit" | "hang" | "slow" | "mid-pass") =>
     injectFault({ kind: "backend-crash", vm: a.name, mode }, target);
   assert.ok((await crash("mid-pass")).ok);
@@ -425,16 +405,9 @@ Deno.test("a vm crash names its VM and its guest's boot time (ms); any other key
 
 Deno.test("a vm crash reaches the lab for a VM with a vsock device (its peers reset their connections)", async () => {
   const crashed: string[] = [];
-  const target: FaultTarget = {
-    plan: shippedPlan("vsock-pair"),
-    vmState: () => "running",
-    post: () => true,
-    control: () => new SharedArrayBuffer(0),
-    emit: () => {},
-    hangs: new Map(),
-    askGuestBug: () => Promise.resolve(null),
+  const target = fakeTarget(shippedPlan("vsock-pair"), {
     crashVm: (vm) => void crashed.push(vm),
-  };
+  });
   const b = await injectFault({ kind: "vm-crash", vm: "b" }, target);
   assert.deepEqual(b, { ok: true, detail: { fault: "vm-crash", vm: "b" } });
   assert.deepEqual(crashed, ["b"]);
@@ -460,16 +433,11 @@ Deno.test("a vm crash reaches the lab for a plain VM, a vIOMMU VM, and is refuse
   const crashed: string[] = [];
   const events: string[] = [];
   const states = new Map([["a", "running"], ["b", "running"]]);
-  const target: FaultTarget = {
-    plan: shippedPlan("vhost-pci"),
+  const target = fakeTarget(shippedPlan("vhost-pci"), {
     vmState: (vm) => states.get(vm) ?? "stopped",
-    post: () => true,
-    control: () => new SharedArrayBuffer(0),
     emit: (k) => void events.push(k),
-    hangs: new Map(),
-    askGuestBug: () => Promise.resolve(null),
     crashVm: (vm) => void crashed.push(vm),
-  };
+  });
   const b = await injectFault({ kind: "vm-crash", vm: "b" }, target);
   assert.deepEqual(b, { ok: true, detail: { fault: "vm-crash", vm: "b" } });
   assert.deepEqual(crashed, ["b"]);
@@ -540,15 +508,10 @@ Deno.test("a mid-pass crash is refused on a VM whose device worker moves no NIC'
   // mid-pass crash of either device worker said "injected" and never came.
   const plan = shippedPlan("vhost-pci");
   const posted: ToWorker[] = [];
-  const target: FaultTarget = {
-    plan,
-    vmState: () => "running",
+  const target = fakeTarget(plan, {
     post: (_vm, _kind, m) => (posted.push(m), true),
     control: (i) => new SharedArrayBuffer(plan.vms[i].control.bytes),
-    emit: () => {},
-    askGuestBug: () => Promise.resolve(null),
-    hangs: new Map(),
-  };
+  });
   const a = await injectFault({ kind: "backend-crash", vm: "a", mode: "mid-pass" }, target);
   assert.ok(!a.ok);
   assert.equal(a.code, "no-queues");
@@ -630,15 +593,10 @@ Deno.test("a lost kick or interrupt adds to those still armed on the queue; one 
   const a = plan.vms[0];
   const control = new SharedArrayBuffer(a.control.bytes);
   const emitted: Record<string, unknown>[] = [];
-  const target: FaultTarget = {
-    plan,
-    vmState: () => "running",
-    post: () => true,
+  const target = fakeTarget(plan, {
     control: () => control,
     emit: (_k, _s, d) => void emitted.push(d),
-    askGuestBug: () => Promise.resolve(null),
-    hangs: new Map(),
-  };
+  });
   const at = { vm: "a", device: "eth0", queue: "transmitq" } as const;
   const kick = (count: number) => injectFault({ kind: "lost-kick", ...at, count }, target);
   assert.deepEqual(await kick(3), { ok: true, detail: { fault: "lost-kick", ...at, count: 3 } });
@@ -663,17 +621,13 @@ Deno.test("an exit not yet answered refuses every other backend crash until its 
   const epoch = new Int32Array(control, a.control.epoch, 1);
   const posted: ToWorker[] = [];
   const events: { kind: string; detail: Record<string, unknown> }[] = [];
-  const target: FaultTarget = {
-    plan,
-    vmState: () => "running",
+  const target = fakeTarget(plan, {
     post: (_vm, _kind, m) => (posted.push(m), true),
     control: () => control,
     emit: (kind, _subject, detail) => events.push({ kind, detail }),
-    askGuestBug: () => Promise.resolve(null),
-    hangs: new Map(),
     midPass: new Map(),
     crashVm: () => {},
-  };
+  });
   const crash = (mode: "exit" | "hang" | "slow" | "mid-pass") =>
     injectFault({ kind: "backend-crash", vm: a.name, mode }, target);
   assert.ok((await crash("exit")).ok);
@@ -738,20 +692,15 @@ Deno.test("a guest bug whose queue has no room now is asked again until it has, 
   const events: [string, Record<string, unknown>][] = [];
   let clock = 0;
   let busyFor = 3;
-  const target: FaultTarget = {
-    plan: shippedPlan("pair"),
-    vmState: () => "running",
-    post: () => true,
-    control: () => new SharedArrayBuffer(0),
+  const target = fakeTarget(shippedPlan("pair"), {
     emit: (k, _s, d) => void events.push([k, d]),
-    hangs: new Map(),
     now: () => clock,
     askGuestBug: () => {
       asked.push(clock);
       clock += 100;
       return Promise.resolve(asked.length <= busyFor ? { busy: full } : null);
     },
-  };
+  });
   const bug = { kind: "guest-bug", vm: "a", device: "eth0", queue: "transmitq", bug: "loop" };
   const r = await injectFault(bug as Fault, target);
   assert.ok(r.ok, r.ok ? "" : r.message);
