@@ -8,6 +8,7 @@
  */
 
 import { stateRoot } from "./state.ts";
+import { LOGS_FOLDER } from "./topology/schema.ts";
 
 /** How many event logs the logs folder keeps (the newest; running labs' logs are always kept). */
 export const KEEP_LOGS = 20;
@@ -17,7 +18,7 @@ const LOG_NAME = /^.+-(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z)\.jsonl$/;
 
 /** The logs folder. */
 export function logsDir(): string {
-  return `${stateRoot()}/logs`;
+  return `${stateRoot()}/${LOGS_FOLDER}`;
 }
 
 /**

@@ -888,9 +888,10 @@ Deno.test({
       try {
         const logs = await vlabWith(env, "up", file, "--dry-run");
         assert.equal(logs.code, 1, logs.stderr);
+        // The topology check refuses it (as `vlab validate` does), at the name's line.
         assert.match(
           logs.stderr,
-          /^vlab: Cannot start lab "logs": \S+\/logs is where vlab keeps event logs\n/,
+          /^\S+\.logs\.yaml:1:7: Lab name "logs" is reserved: .*event logs\n {2}hint: give the lab another name/,
         );
       } finally {
         await Deno.remove(file);

@@ -22,6 +22,7 @@ import { didYouMean, endpointIs, type PathSegment, pathToString, type Problem } 
 import {
   type FEATURE_NAMES,
   LAB_NAME_PATTERN,
+  LOGS_FOLDER,
   NAME_PATTERN,
   QUEUE_SIZE_RANGE,
   type RawTopology,
@@ -579,6 +580,15 @@ export function buildTopology(raw: RawTopology, source: string): Built {
         quote(raw.name)
       }: use 1-32 of a-z, 0-9 and "-", starting with a letter or digit`,
       hint: LAB_NAME_RE.test(fixed) ? `try ${quote(fixed)}` : "such as `name: my-lab`",
+    });
+  } else if (raw.name === LOGS_FOLDER) {
+    out.problems.push({
+      code: "bad-name",
+      path: ["name"],
+      message: `Lab name ${
+        quote(raw.name)
+      } is reserved: the state folder's ${LOGS_FOLDER}/ holds vlab's event logs`,
+      hint: `give the lab another name, such as ${quote(`${raw.name}-lab`)}`,
     });
   }
   const vms = buildVms(raw, out);

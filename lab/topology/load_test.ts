@@ -360,6 +360,15 @@ Deno.test("values set aside for their shape cause no problems of their own", () 
   );
 });
 
+Deno.test("a lab named logs is refused by validate, as up refuses it, at its line and column", () => {
+  const r = parseTopology("name: logs\nvms: { a: { nics: { e0: {} } } }\n", "t.yaml");
+  assert.ok(!r.ok, "a lab named logs was valid, and only `vlab up` refused it");
+  assert.deepEqual(r.error.map((i) => `${i.line}:${i.column} ${i.code}`), ["1:7 bad-name"]);
+  assert.match(r.error[0].message, /^Lab name "logs" is reserved: .*event logs$/);
+  assert.equal(r.error[0].hint, 'give the lab another name, such as "logs-lab"');
+  assert.ok(parseTopology("name: logs-lab\nvms: { a: { nics: { e0: {} } } }\n", "t.yaml").ok);
+});
+
 Deno.test("a bad lab name or vms map still lets the rest of the file be checked", () => {
   const r = parseTopology(
     "name: 5\nvms: { a: { nics: { e0: {} } } }\nlinks:\n  - endpoints: [a, b]\n",

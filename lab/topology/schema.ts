@@ -37,6 +37,11 @@ import { quote, showValue } from "../../devices/base/quote.ts";
 export const NAME_PATTERN = "^[a-z][a-z0-9_-]{0,15}$";
 /** Pattern of the lab name. */
 export const LAB_NAME_PATTERN = "^[a-z0-9][a-z0-9-]{0,31}$";
+/**
+ * The folder of the state root that holds the event logs: no lab can have this name (its
+ * folder would be that one), so `vlab validate` refuses it as `vlab up` does.
+ */
+export const LOGS_FOLDER = "logs";
 /** NIC features by their YAML name. */
 export const FEATURE_NAMES = ["event_idx", "indirect", "mrg_rxbuf", "in_order", "csum"] as const;
 /**
