@@ -28,7 +28,7 @@ import type {
   RingsBenchReport,
 } from "../lab/bench/types.ts";
 import { quote } from "../devices/base/quote.ts";
-import { closestName, EXIT_CODES, ioReason, VlabError } from "./errors.ts";
+import { closestName, EXIT_CODES, ioReason, isSpecialFileRefusal, VlabError } from "./errors.ts";
 import { onInterrupt } from "./interrupt.ts";
 import { type ProgressLine, stderrProgressLine, writeAll } from "./progress.ts";
 import { vlabRunArgs } from "./deno_run.ts";
@@ -386,7 +386,9 @@ async function statForSvg(at: string, path: string): Promise<Deno.FileInfo | nul
     }
     throw badOption(
       `--svg cannot be written at ${quote(path)}: ${ioReason(error)}`,
-      "Write the chart to a regular file in a folder you can write, such as --svg rings.svg",
+      isSpecialFileRefusal(error)
+        ? "Write the chart to a file outside /dev, /proc and /sys, such as --svg rings.svg"
+        : "Write the chart to a regular file in a folder you can write, such as --svg rings.svg",
     );
   }
 }

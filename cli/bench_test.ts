@@ -363,6 +363,15 @@ Deno.test("--svg is checked before the run: a missing folder, or a folder given 
         "/proc/x/chart.svg",
         /^--svg cannot be written at "\/proc\/x\/chart\.svg": vlab may not open/,
       );
+      // Its hint said to write to "a folder you can write", which no permission changes.
+      await assert.rejects(() => check("/dev/shm/chart.svg"), (e: unknown) => {
+        assert.ok(e instanceof VlabError);
+        assert.equal(
+          e.hint,
+          "Write the chart to a file outside /dev, /proc and /sys, such as --svg rings.svg",
+        );
+        return true;
+      });
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -34,7 +34,7 @@ import {
 } from "../lab/drill/mod.ts";
 import { readBoundedStream } from "../lab/topology/files.ts";
 import { quote, shellArg } from "../devices/base/quote.ts";
-import { EXIT_CODES, ioReason, isClosedStdout, VlabError } from "./errors.ts";
+import { EXIT_CODES, ioReason, isClosedStdout, isSpecialFileRefusal, VlabError } from "./errors.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
 import { onInterrupt } from "./interrupt.ts";
@@ -137,6 +137,7 @@ const REPORT_FILES = ["chart.svg", "report.md", "report.json"] as const;
 /** What to do about a failed write or folder creation, from the error's kind. */
 function writeHint(e: unknown): string {
   if (e instanceof Deno.errors.NotFound) return "Its folder does not exist: make it first";
+  if (isSpecialFileRefusal(e)) return "Give a path outside /dev, /proc and /sys";
   if (e instanceof Deno.errors.PermissionDenied) {
     return "Its folder is not writable: give a path you can write to";
   }
@@ -228,7 +229,11 @@ async function refuseReportsOn(
     throw new VlabError(
       "bad-option",
       `Cannot ${doing}: cannot check the report paths: ${ioReason(e)}`,
-      { hint: "Check that the report paths can be read" },
+      {
+        hint: isSpecialFileRefusal(e)
+          ? "Give --report and --junit paths outside /dev, /proc and /sys"
+          : "Check that the report paths can be read",
+      },
     );
   }
 }
@@ -297,7 +302,9 @@ export async function checkReportPaths(
         option,
         path,
         `cannot be written: ${file === path ? "" : `${quote(file)}: `}${ioReason(e)}`,
-        `Give ${option} ${option === "--junit" ? "a file" : "a folder"} you can write to`,
+        `Give ${option} ${option === "--junit" ? "a file" : "a folder"} ${
+          isSpecialFileRefusal(e) ? "outside /dev, /proc and /sys" : "you can write to"
+        }`,
       );
     }
   };
@@ -327,6 +334,8 @@ export async function checkReportPaths(
       "Give --junit a file path, such as out/drill.xml, and read the file",
     );
   }
+  // The option being checked, for the hint of a failure the checks did not expect.
+  let checking: "--report" | "--junit" = "--report";
   try {
     if (opts.report !== undefined) {
       const dir = opts.report;
@@ -357,6 +366,7 @@ export async function checkReportPaths(
       }
     }
     if (opts.junit !== undefined) {
+      checking = "--junit";
       const file = opts.junit;
       const info = await statOrNull(file);
       if (info?.isDirectory === true) {
@@ -385,9 +395,18 @@ export async function checkReportPaths(
     if (e instanceof VlabError) throw e;
     throw new VlabError(
       "bad-option",
-      `Cannot ${doing}: cannot check the report paths: ${ioReason(e)}`,
+      `Cannot ${doing}: cannot check ${checking} ${
+        quote(checking === "--report" ? opts.report! : opts.junit!)
+      }: ${ioReason(e)}`,
       {
-        hint: "Check the paths given to --report and --junit and their permissions",
+        // No permission of the path's changes Deno's refusal of /dev, /proc and /sys.
+        hint: isSpecialFileRefusal(e)
+          ? `Give ${checking} ${
+            checking === "--report" ? "a folder" : "a file"
+          } outside /dev, /proc and /sys, such as ${
+            checking === "--report" ? "out/" : "out/drill.xml"
+          }`
+          : `Check the path given to ${checking} and its permissions`,
       },
     );
   }

@@ -440,3 +440,44 @@ Deno.test("drill run's help counts the JUnit timeline testcase beside the assert
 Deno.test("a replay of a report read from stdin says so in words, not as a quoted path '-'", () => {
   assert.deepEqual(replayLines("-", [], []), ["same decisions as the report from stdin"]);
 });
+
+Deno.test({
+  name: "--report or --junit under /dev, /proc or /sys names the option and a path elsewhere, " +
+    "not the permissions",
+  ignore: (() => {
+    // Deno refuses these paths without --allow-all, as the vlab task does.
+    try {
+      Deno.statSync("/proc/self/status");
+      return true;
+    } catch (e) {
+      return !(e instanceof Deno.errors.NotCapable);
+    }
+  })(),
+}, async () => {
+  const cases: [{ report?: string; junit?: string }, string, string][] = [
+    [{ report: "/dev/shm/vlab-r" }, '--report "/dev/shm/vlab-r"', "a folder", "out/"],
+    [{ report: "/proc/r" }, '--report "/proc/r"', "a folder", "out/"],
+    [{ junit: "/sys/d.xml" }, '--junit "/sys/d.xml"', "a file", "out/drill.xml"],
+    [{ report: "out", junit: "/dev/d.xml" }, '--junit "/dev/d.xml"', "a file", "out/drill.xml"],
+  ].map(([opts, named, what, example]) => [
+    opts as { report?: string; junit?: string },
+    named as string,
+    `Give ${
+      (named as string).split(" ")[0]
+    } ${what} outside /dev, /proc and /sys, such as ${example}`,
+  ]);
+  for (const [opts, named, hint] of cases) {
+    await assert.rejects(() => checkReportPaths(opts, "run the drill"), (e: unknown) => {
+      assert.ok(e instanceof VlabError);
+      assert.equal(e.code, "bad-option");
+      assert.equal(
+        e.message,
+        `Cannot run the drill: cannot check ${named}: ` +
+          "vlab may not open files under /dev, /proc or /sys (Deno asks for --allow-all)",
+      );
+      // It said "Check the paths given to --report and --junit and their permissions".
+      assert.equal(e.hint, hint);
+      return true;
+    });
+  }
+});
