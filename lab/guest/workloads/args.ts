@@ -4,12 +4,12 @@
  *
  * ```
  * ping DST [-c COUNT=3] [-i INTERVAL_S=1] [-s SIZE=56] [-W TIMEOUT_S=1]
- * udp-echo [-p PORT=7] [-t SECONDS]                      (no -t: until stopped)
+ * udp-echo [-p PORT=7] [-t SECONDS]                      (no -t or -t 0: until stopped)
  * udp-flood DST [-p PORT=9] [-s FRAME_BYTES=64] [-r PPS | --max] [-t SECONDS=1 | -n COUNT]
  * sink [-p PORT=9] [-t SECONDS=1] [-n COUNT]              (-t 0: until stopped; -n: until COUNT)
- * vsock-echo [-p PORT=7] [-t SECONDS]                    (no -t: until stopped)
+ * vsock-echo [-p PORT=7] [-t SECONDS]                    (no -t or -t 0: until stopped)
  * vsock-send CID PORT [-b BYTES=1048576] [--chunk N=65536]
- * vsock-sink [-p PORT=5000] [-t SECONDS=10]
+ * vsock-sink [-p PORT=5000] [-t SECONDS=10]                (-t 0: until stopped)
  * iommu-unmap NIC
  * ```
  *
@@ -46,7 +46,7 @@ export type WorkloadRequest =
   | { kind: "sink"; port: number; seconds: number | null; count: number | null }
   | { kind: "vsock-echo"; port: number; seconds: number | null }
   | { kind: "vsock-send"; cid: number; port: number; bytes: number; chunk: number }
-  | { kind: "vsock-sink"; port: number; seconds: number }
+  | { kind: "vsock-sink"; port: number; seconds: number | null }
   | { kind: "iommu-unmap"; device: string };
 
 /**
@@ -118,14 +118,14 @@ export interface ArgsError {
  */
 export const USAGE = {
   "ping": "ping DST [-c COUNT=3] [-i INTERVAL_S=1] [-s SIZE=56] [-W TIMEOUT_S=1]",
-  "udp-echo": "udp-echo [-p PORT=7] [-t SECONDS (default: until stopped)]",
+  "udp-echo": "udp-echo [-p PORT=7] [-t SECONDS (default, and 0: until stopped)]",
   "udp-flood":
     "udp-flood DST [-p PORT=9] [-s FRAME_BYTES=64] [-r PPS | --max] [-t SECONDS=1 | -n COUNT]",
   "sink":
     "sink [-p PORT=9] [-t SECONDS=1; 0 = until stopped] [-n COUNT: end at the COUNTth datagram, duplicates aside; no -t then: no time limit]",
-  "vsock-echo": "vsock-echo [-p PORT=7] [-t SECONDS (default: until stopped)]",
+  "vsock-echo": "vsock-echo [-p PORT=7] [-t SECONDS (default, and 0: until stopped)]",
   "vsock-send": "vsock-send CID PORT [-b BYTES=1048576] [--chunk N=65536]",
-  "vsock-sink": "vsock-sink [-p PORT=5000] [-t SECONDS=10]",
+  "vsock-sink": "vsock-sink [-p PORT=5000] [-t SECONDS=10; 0 = until stopped]",
   "iommu-unmap": "iommu-unmap NIC",
 } as const;
 
@@ -381,6 +381,16 @@ class Fields {
     return v;
   }
 
+  /**
+   * A receiving workload's `-t` (sink, udp-echo, vsock-echo, vsock-sink): seconds, with 0 for
+   * "until stopped" (null), as every one of them takes it; `def` when `-t` is not given.
+   */
+  untilStopped(def: number | null): number | null {
+    if (!this.has("t")) return def;
+    const seconds = this.num("t", "duration (seconds, 0 = until stopped)", 0, 0, 86400, false);
+    return seconds === 0 ? null : seconds;
+  }
+
   /** Positional `i` as an integer in [min, max]. */
   int(i: number, what: string, min: number, max: number): number {
     const text = this.p.positionals[i];
@@ -425,7 +435,7 @@ function build(w: Name, f: Fields): WorkloadRequest {
       return {
         kind: "udp-echo",
         port: f.num("p", "port", 7, 1, 65535, true),
-        seconds: f.has("t") ? f.num("t", "duration (seconds)", 0, 0.001, 86400, false) : null,
+        seconds: f.untilStopped(null),
       };
     case "udp-flood": {
       const max = f.p.switches.has("max");
@@ -446,7 +456,7 @@ function build(w: Name, f: Fields): WorkloadRequest {
       return {
         kind: "vsock-echo",
         port: f.num("p", "port", 7, 0, VSOCK_PORT_MAX, true),
-        seconds: f.has("t") ? f.num("t", "duration (seconds)", 0, 0.001, 86400, false) : null,
+        seconds: f.untilStopped(null),
       };
     case "vsock-send":
       return {
@@ -460,7 +470,7 @@ function build(w: Name, f: Fields): WorkloadRequest {
       return {
         kind: "vsock-sink",
         port: f.num("p", "port", 5000, 0, VSOCK_PORT_MAX, true),
-        seconds: f.num("t", "duration (seconds)", 10, 0.001, 86400, false),
+        seconds: f.untilStopped(10),
       };
     case "iommu-unmap": {
       const device = f.p.positionals[0];
@@ -470,13 +480,10 @@ function build(w: Name, f: Fields): WorkloadRequest {
     case "sink": {
       // With -n the sink ends on the COUNTth datagram; -t then bounds the wait only if given.
       const count = f.has("n") ? f.num("n", "count", 1, 1, 1e12, true) : null;
-      const seconds = count !== null && !f.has("t")
-        ? 0
-        : f.num("t", "duration (seconds, 0 = until stopped)", 1, 0, 86400, false);
       return {
         kind: "sink",
         port: f.num("p", "port", 9, 1, 65535, true),
-        seconds: seconds === 0 ? null : seconds,
+        seconds: f.untilStopped(count !== null ? null : 1),
         count,
       };
     }

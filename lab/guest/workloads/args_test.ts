@@ -60,6 +60,27 @@ Deno.test("udp-flood, udp-echo and sink parse their defaults", () => {
   assert.equal(parseWorkload(["sink", "-n", "0"]).ok, false);
 });
 
+Deno.test("-t 0 is until stopped for every receiving workload, as sink's is", () => {
+  // udp-echo, vsock-echo and vsock-sink refused it ("must be between 0.001 and 86400").
+  for (const kind of ["sink", "udp-echo", "vsock-echo", "vsock-sink"]) {
+    const r = parseWorkload([kind, "-t", "0"]);
+    assert.ok(r.ok, `${kind} -t 0: ${!r.ok && r.error.message}`);
+    assert.equal((r.value as { seconds: number | null }).seconds, null, kind);
+    const t = parseWorkload([kind, "-t", "2.5"]);
+    assert.equal(t.ok && (t.value as { seconds: number | null }).seconds, 2.5, kind);
+    const bad = parseWorkload([kind, "-t", "-1"]);
+    assert.ok(!bad.ok);
+    assert.equal(
+      bad.error.message,
+      `Cannot run ${kind}: -t duration (seconds, 0 = until stopped) must be between 0 and 86400, got -1`,
+    );
+  }
+  const sink = parseWorkload(["vsock-sink"]);
+  assert.equal(sink.ok && sink.value.kind === "vsock-sink" && sink.value.seconds, 10);
+  // A flood sends: it has no "until stopped", -t 0 stays refused.
+  assert.equal(parseWorkload(["udp-flood", "10.0.0.2", "-t", "0"]).ok, false);
+});
+
 Deno.test("bad arguments give a one-line message and a usage hint", () => {
   const cases: [string[], string][] = [
     [["ping"], "Cannot run ping: missing destination address DST"],

@@ -8,8 +8,8 @@
  *   `--chunk` bytes, keep a running checksum (FNV-1a over 32-bit words), close; while the
  *   peer has no credit it waits for the connection's `writable` event, not for a timer; what the
  *   peer sends back (a vsock-echo's echo) is read and dropped, so it never stalls the peer;
- * - `vsock-sink [-p PORT=5000] [-t SECONDS=10]`: accept one connection, read it to its end,
- *   check every byte against the stream's pattern at its offset (a lost, duplicated or
+ * - `vsock-sink [-p PORT=5000] [-t SECONDS=10]`: accept one connection, read it to its end
+ *   (for at most `-t` seconds; `-t 0`: until the end or stopped), check every byte against the stream's pattern at its offset (a lost, duplicated or
  *   reordered byte is a mismatch at the offset where it lands), report bytes, throughput and
  *   the checksum, which must equal the sender's.
  *
@@ -396,7 +396,7 @@ function endedWhy(conn: Connection, peerShutRcv: boolean): string {
  */
 export async function runVsockSink(
   vsock: VsockWorkloadService | undefined,
-  req: { port: number; seconds: number },
+  req: { port: number; seconds: number | null },
   opts: WorkloadOptions,
 ): Promise<VsockSinkResult | WorkloadError> {
   if (!vsock) return noVsock("vsock-sink");
@@ -448,7 +448,8 @@ export async function runVsockSink(
     };
   }
   try {
-    const deadline = opts.clock.now() + req.seconds * 1000;
+    // No seconds (`-t 0`): until the stream ends or the workload is stopped.
+    const deadline = req.seconds === null ? null : opts.clock.now() + req.seconds * 1000;
     await waitFor(
       opts,
       () => conn !== null && (conn as Connection).state === "closed",
