@@ -53,12 +53,16 @@ function wordsOfView(view: Uint8Array): Int32Array {
   return words;
 }
 
-/** The `Int32Array` over all of `buffer` (cached). */
+/** The `Int32Array` over all of `buffer` (cached; made again when the buffer has grown). */
 function wordsOf(buffer: ArrayBufferLike): Int32Array {
+  const length = buffer.byteLength >>> 2;
   for (let i = 0; i < CACHE; i++) {
-    if (cachedBuffers[i] === buffer) return cachedWords[i];
+    if (cachedBuffers[i] === buffer) {
+      if (cachedWords[i].length === length) return cachedWords[i];
+      return cachedWords[i] = new Int32Array(buffer, 0, length);
+    }
   }
-  const words = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+  const words = new Int32Array(buffer, 0, length);
   cachedBuffers[cacheNext] = buffer;
   cachedWords[cacheNext] = words;
   cacheNext = (cacheNext + 1) % CACHE;
@@ -70,8 +74,7 @@ function wordsOf(buffer: ArrayBufferLike): Int32Array {
  * `dst.set(src.subarray(srcAt, srcAt + n), dstAt)`; the ranges must not overlap, and the caller
  * keeps them inside both views): by `set` from {@linkcode SET_MIN} bytes, else by 32-bit words
  * from {@linkcode WORDS_MIN} bytes when both start at a multiple of 4 in their buffers, else byte
- * by byte. Allocates nothing below
- * {@linkcode SET_MIN} (once the buffers' word views are cached).
+ * by byte. Allocates nothing below {@linkcode SET_MIN} (once the buffers' word views are cached).
  *
  * @example
  * ```ts
@@ -102,8 +105,11 @@ export function copyBytes(
       const di = d >>> 2;
       const si = s >>> 2;
       const words = n >>> 2;
-      for (let w = 0; w < words; w++) dw[di + w] = sw[si + w];
-      i = words << 2;
+      // A word view made before its buffer grew would drop the moves past its end: bytes then.
+      if (di + words <= dw.length && si + words <= sw.length) {
+        for (let w = 0; w < words; w++) dw[di + w] = sw[si + w];
+        i = words << 2;
+      }
     }
   }
   for (; i < n; i++) dst[dstAt + i] = src[srcAt + i];

@@ -47,3 +47,13 @@ Deno.test("copyBytes copies between more buffers than it keeps word views of", (
   }
   for (let i = 0; i < 10; i++) assert.deepEqual(views[i], copies[i], `buffer ${i}`);
 });
+
+Deno.test("copyBytes copies into a buffer that grew after its word view was made", () => {
+  const grows = new SharedArrayBuffer(64, { maxByteLength: 4096 });
+  const src = patterned(4096, 0, 3, true);
+  copyBytes(new Uint8Array(grows), 0, src, 0, 32); // caches a word view of 64 bytes
+  grows.grow(4096);
+  const dst = new Uint8Array(grows);
+  copyBytes(dst, 1024, src, 8, 100);
+  assert.deepEqual(dst.subarray(1024, 1124), src.subarray(8, 108));
+});
