@@ -38,14 +38,21 @@ const NUMBER = String.raw`(\d+(?:\.\d+)?)`;
 /** The minus of a negative value, read so that it is told as such (`"-1ms"`: not negative). */
 const SIGN = "(-?)";
 const SIZE_RE = new RegExp(`^${SIGN}${NUMBER}\\s*(B|KiB|MiB|GiB)?$`);
-const DURATION_RE = new RegExp(`^${SIGN}${NUMBER}\\s*(us|µs|ms|s)$`);
+const DURATION_RE = new RegExp(`^${SIGN}${NUMBER}\\s*(us|µs|ms|s|m)$`);
 const PERCENT_RE = new RegExp(`^${SIGN}${NUMBER}\\s*%$`);
 const RATE_RE = new RegExp(`^${SIGN}${NUMBER}\\s*(bit|kbit|mbit|gbit)$`);
 /** A number without its unit, where a duration or a rate needs one. */
 const BARE_NUMBER = new RegExp(`^${NUMBER}$`);
 
 const SIZE_FACTOR: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
-const DURATION_FACTOR: Record<string, number> = { us: 1, "µs": 1, ms: 1000, s: 1_000_000 };
+/** The duration units, as a drill's durations take them too (`m` is minutes, never milli). */
+const DURATION_FACTOR: Record<string, number> = {
+  us: 1,
+  "µs": 1,
+  ms: 1000,
+  s: 1_000_000,
+  m: 60_000_000,
+};
 const RATE_FACTOR: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 };
 
 /** A number as the parsers read it, and the whitespace they trim around a value. */
@@ -118,6 +125,10 @@ const DURATION_ALIASES: ReadonlyMap<string, string> = new Map([
   ["secs", "s"],
   ["second", "s"],
   ["seconds", "s"],
+  ["min", "m"],
+  ["mins", "m"],
+  ["minute", "m"],
+  ["minutes", "m"],
 ]);
 
 /** Other spellings of the rate units: per second written out (`100mbit/s`). */
@@ -227,8 +238,9 @@ export function formatSize(bytes: number): string {
 }
 
 /**
- * Read a duration in microseconds: `"250us"`, `"10ms"`, `"1s"`, `"0"` or `0`, at most a minute
- * ({@linkcode DURATION_MAX_US}). Fractions are rounded to the nearest microsecond.
+ * Read a duration in microseconds: `"250us"`, `"10ms"`, `"1s"`, `"1m"` (a minute, as in a drill),
+ * `"0"` or `0`, at most a minute ({@linkcode DURATION_MAX_US}): `"2m"` is out of range, with the
+ * range in its message. Fractions are rounded to the nearest microsecond.
  *
  * @example
  * ```ts

@@ -117,7 +117,25 @@ Deno.test("a duration or rate with another spelling of its unit is told the unit
   assert.equal(hint(parseRate("100Mbit/s")), 'write "100mbit" (the unit is written mbit)');
   // The case of a right unit, as before; other mistakes keep the generic hint.
   assert.equal(hint(parseDuration("10MS")), 'write "10ms" (units are lower case)');
-  assert.equal(hint(parseDuration("1m")), 'write a duration such as "10ms", "250us" or "1s"');
+  // "m" is minutes (a drill's unit too), never milli: "1m" is no "1ms" guessed.
+  assert.deepEqual(parseDuration("1m"), { ok: true, value: 60_000_000 });
+  assert.equal(hint(parseDuration("2 minutes")), 'write "2m" (the unit is written m)');
+  assert.equal(hint(parseDuration("1h")), 'write a duration such as "10ms", "250us" or "1s"');
+});
+
+Deno.test("a duration in minutes is read as a drill reads it; past a minute it gets the range", () => {
+  const why = (r: Result<number, UnitError>) =>
+    r.ok
+      ? `ok ${r.value}`
+      : r.error.kind === "out-of-range"
+      ? `range ${r.error.range}`
+      : `bad-unit ${r.error.expected}`;
+  // Each was 'bad-unit a duration' ("expected a duration"), while a drill's `wait: 2m` ran.
+  assert.equal(why(parseDuration("1m")), "ok 60000000");
+  assert.equal(why(parseDuration("0.5m")), "ok 30000000");
+  assert.equal(why(parseDuration(" 0.25 m ")), "ok 15000000");
+  assert.equal(why(parseDuration("2m")), "range 0 and 60s");
+  assert.equal(why(parseDuration("1.01m")), "range 0 and 60s");
 });
 
 Deno.test("a negative value is out of range (negative), minus zero is zero, an infinite or NaN number is out of range", () => {
