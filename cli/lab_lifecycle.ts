@@ -262,7 +262,7 @@ export function downCommand() {
       const live = opts.all
         ? (await findLabs({ clean: true })).flatMap((l) => l.status === "running" ? [l] : [])
         : [{
-          record: await resolveLab(name, "the lab name (`vlab down NAME`)"),
+          record: await resolveLab(name, "the lab name (`vlab down NAME`)", undefined, "stop"),
           process: "running",
         }];
       if (live.length === 0) {

@@ -54,7 +54,9 @@ function toStderr(line: string): void {
  * labs run and no name was given, the hint tells how the command names one: `howToName` (the
  * default, `--lab NAME`, suits the commands with that option). A lab whose process died on the
  * way is cleaned up and said once through `onStale` (default: a line on stderr, as `vlab ls`
- * says it), so that `vlab status` does not answer only "No lab is running" after a crash.
+ * says it), so that `vlab status` does not answer only "No lab is running" after a crash. With
+ * no lab to find, the hint says how to start it, or, for a command that stops labs (`to:
+ * "stop"`, `vlab down`), that there is nothing to stop and that `vlab ls` lists what runs.
  *
  * @example
  * ```ts ignore
@@ -66,7 +68,10 @@ export async function resolveLab(
   name: string | undefined,
   howToName: string = "--lab NAME",
   onStale: (line: string) => void = toStderr,
+  to: "use" | "stop" = "use",
 ): Promise<LabRecord> {
+  // Stopping a lab that does not run: starting it is not what was asked ("Start it with …").
+  const nothingToStop = "Nothing to stop: `vlab ls` lists the labs that run";
   const found = await findLabs({ clean: true });
   for (const l of found) if (l.status === "stale") onStale(staleLabLine(l));
   const live = found.flatMap((l) => l.status === "running" ? [l] : []);
@@ -100,8 +105,10 @@ export async function resolveLab(
         }, still starting: give the lab's name, ${startingOfFile.name}`
         : running.length > 0
         ? `Running labs: ${running.map((r) => r.name).join(", ")}`
-        // A bare `vlab up` starts pair, whatever was named.
-        : (shippedTopologies().includes(name)
+        : (to === "stop"
+          ? nothingToStop
+          // A bare `vlab up` starts pair, whatever was named.
+          : shippedTopologies().includes(name)
           ? `Start it with \`vlab up ${name}\``
           : "Start it with `vlab up <topology.yaml>` (the file whose `name:` it is)") +
           `; ${lookedIn()}`,
@@ -113,7 +120,9 @@ export async function resolveLab(
     throw new LabError(
       "no-lab",
       "No lab is running",
-      `Start one with \`vlab up\` (or \`vlab up -d\`); ${lookedIn()}`,
+      `${
+        to === "stop" ? nothingToStop : "Start one with `vlab up` (or `vlab up -d`)"
+      }; ${lookedIn()}`,
     );
   }
   throw new LabError(

@@ -315,6 +315,24 @@ Deno.test("no lab of that name: the hint starts that lab, not a bare `vlab up` (
   });
 });
 
+Deno.test("no lab to stop: the hint says there is nothing to stop and that vlab ls lists what runs", async () => {
+  await inStateDir("vlab-client-", async () => {
+    // `vlab down star.yaml` with nothing running was told to start it.
+    for (const name of ["star", "topologies/star.yaml", "lossy", undefined]) {
+      const e = await resolveLab(name, undefined, () => {}, "stop").then(() => null, (e) => e);
+      assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+      assert.equal(e.code, "no-lab");
+      assert.match(
+        e.hint,
+        /^Nothing to stop: `vlab ls` lists the labs that run; this command looks for labs in /,
+      );
+    }
+    // A command that uses the lab still says how to start it.
+    const use = await resolveLab("star", undefined, () => {}).then(() => null, (e) => e);
+    assert.match(use.hint, /^Start it with `vlab up star`/);
+  });
+});
+
 Deno.test("no lab running: the hint names the state folder looked in, and whether VLAB_STATE_DIR chose it", async () => {
   // A `vlab down` run without the VLAB_STATE_DIR its lab was started with said only "No lab is
   // running" while that lab ran on (and `vlab down >/dev/null 2>&1` left it running unsaid).

@@ -899,6 +899,24 @@ Deno.test({
     }),
 });
 
+Deno.test("vlab down of a lab that does not run says there is nothing to stop, not to start it", async () => {
+  await inStateDir(async (env, dir) => {
+    // Each hinted "Start it with `vlab up …`" (or "Start one with `vlab up`").
+    for (const args of [["down", "topologies/star.yaml"], ["down"]]) {
+      const run = await vlabWith(env, ...args);
+      assert.equal(run.code, 1, run.stderr);
+      const [message, hint] = run.stderr.split("\n");
+      assert.match(message, /^vlab: No lab (named "topologies\/star\.yaml" )?is running$/);
+      assert.equal(
+        hint,
+        `hint: Nothing to stop: \`vlab ls\` lists the labs that run; this command looks for labs ` +
+          `in ${dir} (VLAB_STATE_DIR): a lab started with another VLAB_STATE_DIR, or none, is not ` +
+          "seen here",
+      );
+    }
+  });
+});
+
 Deno.test({
   name:
     "down and dashboard of a start frozen with SIGSTOP say, after a while, that they still wait",
