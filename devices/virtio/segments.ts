@@ -11,8 +11,8 @@ import { copyBytes } from "../memory/copy.ts";
 import type { Segment } from "./chain.ts";
 
 /**
- * Copy `len` bytes of a chain's segments, starting `skip` bytes in, into `into[0…len)`. Segments hold translated GPAs into `u8` (guest memory); the
- * caller bounds `len` by the chain's length.
+ * Copy `len` bytes of a chain's segments, starting `skip` bytes in, into `into[0…len)`. Segments
+ * hold translated GPAs into `u8` (guest memory); the caller bounds `len` by the chain's length.
  *
  * @example
  * ```ts
