@@ -438,6 +438,11 @@ export function formatPlan(plan: LabPlan): string {
   return lines.join("\n");
 }
 
+/** A time in µs as `tc` prints one: milliseconds below a second ("0.25ms", "10ms"), else seconds. */
+function netemTime(us: number): string {
+  return us >= 1_000_000 ? `${us / 1_000_000}s` : `${us / 1000}ms`;
+}
+
 /**
  * Netem-style description of an impairment ("delay 10ms 2ms 25% distribution normal loss 1%"),
  * or "no impairment".
@@ -446,8 +451,8 @@ export function describeImpair(imp: Impairment): string {
   const parts: string[] = [];
   const corr = (pct: number) => (pct > 0 ? ` ${pct}%` : "");
   if (imp.delayUs > 0 || imp.jitterUs > 0) {
-    let d = `delay ${imp.delayUs / 1000}ms`;
-    if (imp.jitterUs > 0) d += ` ${imp.jitterUs / 1000}ms${corr(imp.delayCorrPct)}`;
+    let d = `delay ${netemTime(imp.delayUs)}`;
+    if (imp.jitterUs > 0) d += ` ${netemTime(imp.jitterUs)}${corr(imp.delayCorrPct)}`;
     if (imp.jitterUs > 0 && imp.distribution !== "uniform") {
       d += ` distribution ${imp.distribution}`;
     }
