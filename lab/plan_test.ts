@@ -254,7 +254,7 @@ Deno.test("describeImpair speaks netem", () => {
     "delay 10ms 2ms loss 1%",
   );
   assert.equal(describeImpair({ ...NONE, delayUs: 250 }), "delay 0.25ms");
-  // A second and more in seconds, as tc prints them (it was "delay 60000ms").
+  // A second and more in seconds, as tc prints them, not "delay 60000ms".
   assert.equal(
     describeImpair({ ...NONE, delayUs: 60_000_000, jitterUs: 1_500_000 }),
     "delay 60s 1.5s",
