@@ -38,21 +38,18 @@ const NUMBER = String.raw`(\d+(?:\.\d+)?)`;
 /** The minus of a negative value, read so that it is told as such (`"-1ms"`: not negative). */
 const SIGN = "(-?)";
 const SIZE_RE = new RegExp(`^${SIGN}${NUMBER}\\s*(B|KiB|MiB|GiB)?$`);
-const DURATION_RE = new RegExp(`^${SIGN}${NUMBER}\\s*(us|µs|ms|s|m)$`);
+const DURATION_RE = new RegExp(`^${SIGN}${NUMBER}\\s*(us|µs|ms|s)$`);
 const PERCENT_RE = new RegExp(`^${SIGN}${NUMBER}\\s*%$`);
 const RATE_RE = new RegExp(`^${SIGN}${NUMBER}\\s*(bit|kbit|mbit|gbit)$`);
 /** A number without its unit, where a duration or a rate needs one. */
 const BARE_NUMBER = new RegExp(`^${NUMBER}$`);
 
 const SIZE_FACTOR: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
-/** The duration units, as a drill's durations take them too (`m` is minutes, never milli). */
-const DURATION_FACTOR: Record<string, number> = {
-  us: 1,
-  "µs": 1,
-  ms: 1000,
-  s: 1_000_000,
-  m: 60_000_000,
-};
+/**
+ * The duration units, tc's: no `m`. tc has none, and a link duration is at most a minute, so
+ * `"1m"` is far likelier `"1ms"` mistyped than a minute of delay (a drill's `wait: 2m` is minutes).
+ */
+const DURATION_FACTOR: Record<string, number> = { us: 1, "µs": 1, ms: 1000, s: 1_000_000 };
 const RATE_FACTOR: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 };
 
 /** A number as the parsers read it, and the whitespace they trim around a value. */
@@ -125,11 +122,24 @@ const DURATION_ALIASES: ReadonlyMap<string, string> = new Map([
   ["secs", "s"],
   ["second", "s"],
   ["seconds", "s"],
-  ["min", "m"],
-  ["mins", "m"],
-  ["minute", "m"],
-  ["minutes", "m"],
 ]);
+
+/** Minutes, as a drill's durations write them: no unit of a link's (netem's) durations. */
+const MINUTES = new RegExp(`^${NUMBER}\\s*(m|min|mins|minute|minutes)$`, "i");
+
+/**
+ * The hint for a link duration in minutes (`"1m"`, `"0.5 min"`): the same in seconds if that is
+ * in range, and in milliseconds, which `m` may have meant. Null for any other unit.
+ */
+function minutesHint(value: string): string | null {
+  const m = MINUTES.exec(value.trim());
+  if (m === null || tooLong(m[1])) return null;
+  const seconds = Number((Number(m[1]) * 60).toFixed(6)); // 0.1m: 6s, not 6.000000000000001s
+  const inSeconds = seconds <= DURATION_MAX_US / 1_000_000 ? `"${seconds}s" or ` : "";
+  return `write ${inSeconds}"${
+    m[1]
+  }ms" (link durations take us, ms or s, as tc does; m is no unit of theirs)`;
+}
 
 /** Other spellings of the rate units: per second written out (`100mbit/s`). */
 const RATE_ALIASES: ReadonlyMap<string, string> = new Map([
@@ -238,9 +248,9 @@ export function formatSize(bytes: number): string {
 }
 
 /**
- * Read a duration in microseconds: `"250us"`, `"10ms"`, `"1s"`, `"1m"` (a minute, as in a drill),
- * `"0"` or `0`, at most a minute ({@linkcode DURATION_MAX_US}): `"2m"` is out of range, with the
- * range in its message. Fractions are rounded to the nearest microsecond.
+ * Read a duration in microseconds: `"250us"`, `"10ms"`, `"1s"`, `"0"` or `0`, at most a minute
+ * ({@linkcode DURATION_MAX_US}). Fractions are rounded to the nearest microsecond. Minutes
+ * (`"1m"`) are refused, as tc refuses them, with a hint to write seconds or milliseconds.
  *
  * @example
  * ```ts
@@ -268,7 +278,8 @@ export function parseDuration(value: string | number): Result<number, UnitError>
   if (tooLong(value)) return err(outOfRange(value, 0, DURATION_MAX_US, range));
   const m = DURATION_RE.exec(value.trim());
   if (m === null) {
-    const better = lowerCaseUnit(value, DURATION_FACTOR, DURATION_ALIASES) ?? hint;
+    const better = minutesHint(value) ??
+      lowerCaseUnit(value, DURATION_FACTOR, DURATION_ALIASES) ?? hint;
     return err({ kind: "bad-unit", input: value, expected: "a duration", hint: better });
   }
   const us = Math.round(Number(m[2]) * DURATION_FACTOR[m[3]]);
