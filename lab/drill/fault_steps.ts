@@ -131,7 +131,9 @@ function deviceProblems(a: Partial<FaultArgs>, topology: Topology, path: PathSeg
       code: "unknown-device",
       path: [...path, "device"],
       message: `VM ${quote(a.vm!)} has no device ${quote(a.device)}`,
-      hint: didYouMean(a.device, names) ?? `devices: ${names.join(", ")}`,
+      // A VM with no NIC has no list to give ("devices: " with nothing after it).
+      hint: didYouMean(a.device, names) ??
+        (names.length > 0 ? `devices: ${names.join(", ")}` : `VM ${quote(a.vm!)} has no devices`),
     }];
   }
   // A vhost-pci-net device serves its frontend NIC's queues (lab/faults.ts says the rest).

@@ -105,6 +105,20 @@ for (
   });
 }
 
+Deno.test("a fault step on a VM with no devices is hinted so, not with an empty list", async () => {
+  const r = await parseDrill(
+    "topology:\n  name: t\n  vms: { a: {} }\n  links: []\ntimeline:\n" +
+      "  - fault: { kind: lost-kick, vm: a, device: eth0, queue: transmitq }\n",
+    "d.yaml",
+  );
+  assert.ok(!r.ok, "the drill should not validate");
+  // Was 'hint: devices: ' with nothing after it.
+  assert.match(
+    formatDrillIssues(r.error),
+    /VM "a" has no device "eth0"\n {2}hint: VM "a" has no devices$/m,
+  );
+});
+
 Deno.test("a fault step's device, queue, missing bug and keys of another kind are refused at their key", async () => {
   const r = await parseDrill(
     "topology: pair\ntimeline:\n" +
