@@ -242,22 +242,8 @@ export function ioReason(error: unknown): string {
   return labIoReason(error);
 }
 
-/**
- * Whether `error` is Deno's refusal of a path under /dev, /proc or /sys without `--allow-all`
- * (which the `vlab` task does not give): no permission or mode of the path changes it, so its
- * hint gives a path elsewhere, never "check the permissions".
- *
- * @example
- * ```ts
- * import { isSpecialFileRefusal } from "./errors.ts";
- *
- * isSpecialFileRefusal(new Deno.errors.NotCapable('Requires all access to "/dev/x", run again with the --allow-all flag')); // true
- * isSpecialFileRefusal(new Deno.errors.PermissionDenied("Permission denied (os error 13)")); // false
- * ```
- */
-export function isSpecialFileRefusal(error: unknown): boolean {
-  return error instanceof Deno.errors.NotCapable && /^Requires all access/i.test(error.message);
-}
+/** Whether `error` is Deno's refusal of a path under /dev, /proc or /sys (`io_reason.ts`). */
+export { isSpecialFileRefusal } from "../devices/base/io_reason.ts";
 
 /** The hint given for errors vlab did not expect. */
 export const INTERNAL_ERROR_HINT =

@@ -16,6 +16,7 @@ import { shellArg } from "../devices/base/quote.ts";
 import { LabError } from "../lab/errors.ts";
 import { type ProcessState, processState } from "../lab/proc.ts";
 import { findLabs, inspectLab, readRecord, removeStaleLab, stateRoot } from "../lab/state.ts";
+import { logsDir } from "../lab/logs.ts";
 import { stateFolderError } from "../lab/runner.ts";
 import { readyTimeoutFor } from "../lab/lab.ts";
 import { vlabRunArgs } from "./deno_run.ts";
@@ -152,7 +153,7 @@ export async function upDetached(
             `The background lab "${name}" came up (pid ${child.pid}), then stopped at once`,
             {
               hint: "Something stopped it (`vlab down`, a signal); its event log in " +
-                `${shellArg(`${stateRoot()}/logs`)} says how it ended`,
+                `${shellArg(logsDir())} says how it ended`,
             },
           );
         }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ioReason } from "../devices/base/io_reason.ts";
+import { ioReason, isSpecialFileRefusal } from "../devices/base/io_reason.ts";
 import { readBoundedText } from "./topology/files.ts";
 import { stateFolderError } from "./runner.ts";
 
@@ -14,6 +14,17 @@ Deno.test("ioReason gives the system's reason without Deno's errno and call", ()
   );
   assert.equal(ioReason(new Error("")), "unknown error");
   assert.equal(ioReason("No space left on device (os error 28)"), "no space left on device");
+});
+
+Deno.test("isSpecialFileRefusal tells Deno's refusal of /dev, /proc, /sys from other errors", () => {
+  assert.equal(isSpecialFileRefusal(new Deno.errors.NotCapable(NOT_CAPABLE)), true);
+  // No --allow-read at all is NotCapable too, but another refusal: its flag can be given.
+  assert.equal(
+    isSpecialFileRefusal(new Deno.errors.NotCapable('Requires read access to "/x"')),
+    false,
+  );
+  assert.equal(isSpecialFileRefusal(new Deno.errors.PermissionDenied("Permission denied")), false);
+  assert.equal(isSpecialFileRefusal(NOT_CAPABLE), false);
 });
 
 Deno.test("a special file Deno refuses without --allow-all is said in vlab's words, not 'run again with --allow-all'", () => {

@@ -22,7 +22,7 @@ import type { LabPlan } from "./plan.ts";
 import { serveControl } from "./server.ts";
 import { quote } from "../devices/base/quote.ts";
 import { eventLogPath, KEEP_LOGS, logsDir, pruneLogs } from "./logs.ts";
-import { ioReason } from "../devices/base/io_reason.ts";
+import { ioReason, isSpecialFileRefusal } from "../devices/base/io_reason.ts";
 import {
   createLabDir,
   findLabs,
@@ -81,8 +81,7 @@ export function stateFolderError(dir: string, cause: unknown, what = "state"): L
   const at = /: \w+ '([^']*)'$/.exec(text)?.[1];
   const reason = ioReason(cause);
   // Under /dev, /proc or /sys, which Deno opens only with --allow-all.
-  const specialFs = cause instanceof Deno.errors.NotCapable &&
-    /^Requires all access/i.test(cause.message);
+  const specialFs = isSpecialFileRefusal(cause);
   // A file where a folder should be: the nearest thing that exists on the way to the folder.
   const fileInWay = cause instanceof Deno.errors.AlreadyExists ||
       cause instanceof Deno.errors.NotADirectory

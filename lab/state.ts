@@ -34,7 +34,7 @@ import { type ProcessState, processState } from "./proc.ts";
 import { LabError } from "./errors.ts";
 import { envFolder } from "./env_knobs.ts";
 import { quote } from "../devices/base/quote.ts";
-import { ioReason } from "../devices/base/io_reason.ts";
+import { ioReason, isSpecialFileRefusal } from "../devices/base/io_reason.ts";
 import { removeLeftover } from "./host/unix_socket.ts";
 
 /** What `lab.json` holds. */
@@ -326,7 +326,7 @@ export function findLabs(options: { clean: boolean }): Promise<FoundLab[]> {
     // A root under /dev, /proc or /sys (`VLAB_STATE_DIR=/dev/shm/vlab`), which Deno opens only
     // with --allow-all: no lab can start there (`vlab up` says so), and `vlab ls`, `status`,
     // `exec`, `down` … ended in "Internal error: Requires all access" with "This is a bug".
-    if (e instanceof Deno.errors.NotCapable && /^Requires all access/i.test(e.message)) {
+    if (isSpecialFileRefusal(e)) {
       throw new LabError(
         "lab-failed",
         `Cannot read the state folder ${quote(root)}: ${ioReason(e)}`,

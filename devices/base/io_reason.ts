@@ -24,10 +24,27 @@
  */
 export function ioReason(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  if (error instanceof Deno.errors.NotCapable && /^Requires all access/i.test(message)) {
+  if (isSpecialFileRefusal(error)) {
     return "vlab may not open files under /dev, /proc or /sys (Deno asks for --allow-all)";
   }
   const text = message.split("\n", 1)[0].replace(/\s*\(os error \d+\).*$/, "").trim();
   if (text === "") return "unknown error";
   return text.charAt(0).toLowerCase() + text.slice(1);
+}
+
+/**
+ * Whether `error` is Deno's refusal of a path under /dev, /proc or /sys without `--allow-all`
+ * (which the `vlab` task does not give): no permission or mode of the path changes it, so its
+ * hint gives a path elsewhere, never "check the permissions".
+ *
+ * @example
+ * ```ts
+ * import { isSpecialFileRefusal } from "./io_reason.ts";
+ *
+ * isSpecialFileRefusal(new Deno.errors.NotCapable('Requires all access to "/dev/x", run again with the --allow-all flag')); // true
+ * isSpecialFileRefusal(new Deno.errors.PermissionDenied("Permission denied (os error 13)")); // false
+ * ```
+ */
+export function isSpecialFileRefusal(error: unknown): boolean {
+  return error instanceof Deno.errors.NotCapable && /^Requires all access/i.test(error.message);
 }
