@@ -258,41 +258,31 @@ Deno.test({
   ...LAB_TEST,
   fn: () =>
     inStateDir("vlab-drill-fault-", async () => {
-      // Before, the exit's timing waited its 5 s for a restart that could never come, then
-      // counted it unrecovered: the lab did what it should (fault-cancelled), the drill failed.
-      // On a loaded machine the backend can crash before the vm-crash comes (the next test's
-      // case, said as such, no recovery either): that run is run again, at most 3 times.
-      const seen: string[] = [];
-      for (let attempt = 1; attempt <= 3; attempt++) {
-        const lines: string[] = [];
-        const r = await runDrill({
-          topology: "pair",
-          timeline: [
-            { at: "300ms", fault: { kind: "backend-crash", vm: "a" } },
-            { fault: { kind: "vm-crash", vm: "a" } },
-          ],
-          assert: ["recovery.count == 1 && recovery.unrecovered == 0"],
-        }, { onProgress: (l) => lines.push(l) });
-        assert.deepEqual(r.assertions.map((a) => a.verdict), ["pass"], JSON.stringify(r));
-        assert.deepEqual(r.recovery.map((s) => s.subject), ["vm a"]);
-        assert.ok(r.durationMs < 4000, `the drill took ${r.durationMs} ms`);
-        seen.push(lines.join("\n"));
-        const cancelled = lines.some((l) =>
+      // A cancelled crash was waited for (an exit's timing waited its 5 s for a restart that
+      // could never come, then counted it unrecovered): the lab did what it should
+      // (fault-cancelled), the drill failed. The crash is a mid-pass one, armed in an idle lab:
+      // it comes only once the worker moves a frame, so the vm-crash surely cancels it first (an
+      // exit raced the vm-crash, and on a loaded machine came first in three runs of three; the
+      // next test has that case). One it waited for would hold the drill to its timeout.
+      const lines: string[] = [];
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [
+          { at: "300ms", fault: { kind: "backend-crash", vm: "a", mode: "mid-pass" } },
+          { fault: { kind: "vm-crash", vm: "a" } },
+        ],
+        assert: ["recovery.count == 1 && recovery.unrecovered == 0"],
+      }, { onProgress: (l) => lines.push(l) });
+      assert.deepEqual(r.assertions.map((a) => a.verdict), ["pass"], JSON.stringify(r));
+      assert.deepEqual(r.recovery.map((s) => s.subject), ["vm a"]);
+      assert.ok(r.durationMs < 4000, `the drill took ${r.durationMs} ms`);
+      assert.ok(
+        lines.some((l) =>
           /\] backend a: the crash was cancelled by a vm-crash before it came: no recovery to time$/
             .test(l)
-        );
-        if (cancelled) return;
-        assert.ok(
-          lines.some((l) =>
-            l.endsWith(
-              "] backend a: the VM crashed (vm-crash) before its backend restarted: no recovery " +
-                "to time",
-            )
-          ),
-          lines.join("\n"),
-        );
-      }
-      assert.fail(`the backend crashed before the vm-crash in every run:\n${seen.join("\n\n")}`);
+        ),
+        lines.join("\n"),
+      );
     }),
 });
 
