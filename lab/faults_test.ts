@@ -234,18 +234,17 @@ Deno.test("a fault aimed at a lab with no VMs, or a VM with no devices, says so 
     assert.ok(t.ok);
     return planLab(t.value);
   };
-  const target = (plan: LabPlan): FaultTarget => fakeTarget(plan);
   // The hints were "VMs: " and "Devices: ", with nothing after them.
   const none = await injectFault(
     { kind: "backend-crash", vm: "a" },
-    target(planOf("name: empty\nvms: {}\n")),
+    fakeTarget(planOf("name: empty\nvms: {}\n")),
   );
   assert.ok(!none.ok);
   assert.equal(none.code, "unknown-vm");
   assert.equal(none.hint, "The lab has no VMs");
   const bare = await injectFault(
     { kind: "lost-kick", vm: "a", device: "eth0", queue: "transmitq" },
-    target(planOf("name: bare\nvms: { a: {} }\n")),
+    fakeTarget(planOf("name: bare\nvms: { a: {} }\n")),
   );
   assert.ok(!bare.ok);
   assert.equal(bare.code, "unknown-device");
