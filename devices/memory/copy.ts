@@ -6,7 +6,7 @@
  * flood's devices copy twice. `TypedArray.prototype.set` costs 50 ns whatever the length up to a
  * few hundred bytes (a call into the runtime and a view to allocate). Between offsets that are
  * both multiples of 4, a loop of `Int32Array` moves does 64 bytes in about 15 ns, plus the lookup
- * of each buffer's word view (docs/performance.md, "Short copies, a word at a time").
+ * of each buffer's word view (docs/performance.md, "2026-12-07, 22:00: short copies by words").
  *
  * @module
  */
