@@ -51,6 +51,7 @@ import "./net_steps.ts";
 import { escapeControl, quote } from "../../devices/base/quote.ts";
 import { DRILL_FILE, readInput, TOPOLOGY_FILE } from "./input.ts";
 import { checkString } from "./check.ts";
+import { locatedByKey } from "./key_paths.ts";
 import type { Drill, DrillAssertion, DrillStep } from "./types.ts";
 
 /** A drill problem: a topology issue plus the file it is in. */
@@ -1626,7 +1627,8 @@ export async function parseDrill(text: string, file: string): Promise<Result<Dri
 }
 
 /**
- * Check a drill given as a plain object (snake_case keys, as in YAML); problems carry a path.
+ * Check a drill given as a plain object (snake_case keys, as in YAML); problems carry a path,
+ * and their messages start with it where they do not name their place (`locatedByKey`).
  *
  * @example
  * ```ts ignore
@@ -1639,7 +1641,8 @@ export async function drillFromObject(
   source = "<object>",
 ): Promise<Result<Drill, DrillIssue[]>> {
   checkString("drillFromObject", "source", source);
-  return await validate(value, source, null, "");
+  const r = await validate(value, source, null, "");
+  return r.ok ? r : err(locatedByKey(r.error, source));
 }
 
 /**

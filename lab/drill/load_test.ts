@@ -678,6 +678,33 @@ Deno.test("a drill or topology object left out is 'must be a map, got nothing', 
   assert.deepEqual(t.error.map((i) => i.message), ["The topology must be a map, got nothing"]);
 });
 
+Deno.test("a drill object's problems say where they are: the key's path, as it has no line", async () => {
+  // Was `<object>: Missing key "name"`, read as the drill's own (optional) name, and
+  // `<object>: Cannot read "5" as a duration` without which of the steps had it.
+  const r = await drillFromObject({
+    topology: { name: "t", vms: { a: { nics: { eth0: { ip: "x" } } } } },
+    timeline: [{ link: {} }, { wait: 5 }, { at: "1s", every: "0s", for: "1s", wait: "1ms" }],
+    assert: ["p.received > 0", 5],
+  });
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error.map((i) => i.message).sort(), [
+    'Unknown name "p" (assert[0], column 1 of the assertion)',
+    "assert[1] must be a string, got 5",
+    'timeline[0].link: Missing key "name"',
+    'timeline[0].link: Missing key "state"',
+    'timeline[1].wait: Cannot read "5" as a duration: it has no unit',
+    "timeline[2]: every must be longer than 0, or the step would run forever",
+    'topology.vms.a.nics.eth0.ip: Cannot read ip "x": expected an IPv4 address such as 10.0.0.1/24',
+  ]);
+  // A top-level key is its own place; a file's problems have their line and column instead.
+  const top = await drillFromObject({ timeline: [] });
+  assert.ok(!top.ok);
+  assert.deepEqual(top.error.map((i) => i.message), ['Missing key "topology"']);
+  const file = await parseDrill("topology: pair\ntimeline:\n  - link: {}\n", "d.yaml");
+  assert.ok(!file.ok);
+  assert.match(formatDrillIssues(file.error), /^d\.yaml:3:\d+: Missing key "name"$/m);
+});
+
 Deno.test("the drill helpers refuse arguments of the wrong type with a TypeError naming them", async () => {
   const issue = { code: "x", path: "", line: 1, column: 1, message: "Bad", hint: null };
   const bad: [() => unknown, RegExp][] = [

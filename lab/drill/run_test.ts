@@ -132,12 +132,13 @@ Deno.test({
       // itself as the hint), as loadTopology's errors are.
       assert.equal(
         e.message,
-        // The place names the drill: it was "Cannot run drill <object>: <object>: …".
-        '<object>: Unknown link "a-z" (and 1 more problem in details)',
+        // The place names the drill: it was "Cannot run drill <object>: <object>: …"; then the
+        // key's path, as an object has no line.
+        '<object>: timeline[3].link.name: Unknown link "a-z" (and 1 more problem in details)',
       );
       assert.doesNotMatch(e.hint, /Unknown link/);
       assert.deepEqual(e.details.filter((l) => !l.startsWith("  hint")), [
-        '<object>: Unknown link "a-z"',
+        '<object>: timeline[3].link.name: Unknown link "a-z"',
         '<object>: Unknown name "pnig" (assert[0], column 1 of the assertion)',
       ]);
       return true;
