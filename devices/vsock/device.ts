@@ -88,7 +88,7 @@ export type DeliverOutcome =
   | "busy"
   /** Dropped (and answered with RST where the protocol says so). */
   | "dropped"
-  /** The device is not activated, or a queue broke. */
+  /** The device is not activated, or a queue broke (or refused to take back an RX buffer for it). */
   | "not-live";
 
 /** What one `transmit` call did. The object is reused: read it before the next call. */
@@ -181,9 +181,14 @@ export class VsockDevice implements VirtioDeviceModel {
   private txq: DeviceQueue | null = null;
   private evq: DeviceQueue | null = null;
   private fault_: VsockDeviceFault | null = null;
-  /** A validated TX chain the backend had no room for, and its header snapshot. */
-  private pendingTx: DescriptorChain | null = null;
-  private readonly pendingTxHdr: VsockHeader = emptyHeader();
+  /**
+   * A judged packet the backend had no room for (its chain already completed): its header and
+   * its payload (null when none is kept), copied out of the guest's buffer into `keptBuf` at
+   * the phase it had there, so the backend's copy of it still runs word by word.
+   */
+  private readonly keptHdr: VsockHeader = emptyHeader();
+  private kept: Uint8Array | null = null;
+  private keptBuf: Uint8Array | null = null;
   /** A popped TX chain the backend said `held` for: judged and sent once it no longer does. */
   private heldTx: DescriptorChain | null = null;
   /** Packets for the guest, oldest first. */
@@ -279,8 +284,7 @@ export class VsockDevice implements VirtioDeviceModel {
    */
   adoptInFlight(inFlight: ReadonlyArray<ReadonlyArray<DescriptorChain>>): void {
     for (const chain of inFlight[1] ?? []) {
-      this.complete(chain);
-      this.c[VsockCounter.restartDropped]++;
+      if (this.complete(chain)) this.c[VsockCounter.restartDropped]++;
     }
     this.inbox.hold(inFlight[0] ?? [], inFlight[2] ?? []);
   }
@@ -329,14 +333,12 @@ export class VsockDevice implements VirtioDeviceModel {
     }
     const c = this.c;
     for (let n = 0; n < budget; n++) {
-      if (this.pendingTx !== null) {
-        const chain = this.pendingTx;
-        if (!this.forward(chain, this.pendingTxHdr)) {
+      if (this.kept !== null) {
+        if (!this.send(this.keptHdr, this.kept)) {
           out.blocked = true;
           break;
         }
-        this.pendingTx = null;
-        this.complete(chain);
+        this.kept = null;
         out.sent++;
         continue;
       }
@@ -357,9 +359,10 @@ export class VsockDevice implements VirtioDeviceModel {
             this.breakOn(e, "tx");
             return out;
           }
-          c[VsockCounter.malformedLen]++;
-          this.complete(e.chain);
-          out.dropped++;
+          if (this.complete(e.chain)) {
+            c[VsockCounter.malformedLen]++;
+            out.dropped++;
+          }
           // Its pop's load may have revealed chains after it, which the next pops take from the
           // shadow index without a load of their own: asked here, or they went unasked.
           if (q.observed && this.backend.held !== undefined && this.backend.held()) break;
@@ -375,19 +378,21 @@ export class VsockDevice implements VirtioDeviceModel {
           break;
         }
       }
+      // Staged before it is judged and sent: a completion the queue refuses (a broken queue, or a
+      // chain not in flight) is of a chain no longer the device's to read, so it is neither
+      // judged (no connection state moves, no RST answers it) nor sent nor counted. Each chain
+      // counts once, as published (`finish` publishes the stage; the buffer stays the device's
+      // to read until then).
+      if (!this.complete(chain)) continue;
       if (!this.judge(chain)) {
-        this.complete(chain);
         out.dropped++;
         continue;
       }
-      if (!this.forward(chain, this.h)) {
-        copyHeader(this.h, this.pendingTxHdr);
-        this.pendingTx = chain;
+      if (!this.forward(chain)) {
         c[VsockCounter.txBackpressure]++;
         out.blocked = true;
         break;
       }
-      this.complete(chain);
       out.sent++;
     }
     this.pump();
@@ -437,7 +442,8 @@ export class VsockDevice implements VirtioDeviceModel {
     const r = this.inbox.put(this.rxq, h, len === 0 ? null : payload);
     this.pushed[0] += r.pushed;
     if (r.broken !== null) this.fault_ = { kind: "queue-broken", queue: "rx", cause: r.broken };
-    return "queued";
+    // An RX buffer the queue refused to take back was not written: the packet did not arrive.
+    return r.refused ? "not-live" : "queued";
   }
 
   /** Write waiting packets into RX buffers and a pending event into an event buffer. */
@@ -521,13 +527,16 @@ export class VsockDevice implements VirtioDeviceModel {
   }
 
   /**
-   * Hand a judged chain's packet to the backend; false when it is full. A payload contiguous in
-   * one descriptor (header and payload in one buffer, as the lab's driver and Linux's write
-   * them) goes as a view of guest memory: the backend's copy is the only one. Otherwise it is
-   * gathered into the scratch buffer. (The header was snapshotted by `judge`; payload bytes the
-   * guest changes meanwhile are its own stream's bytes.)
+   * Hand a judged chain's packet (header in `this.h`) to the backend. A payload contiguous in one
+   * descriptor (header and payload in one buffer, as the lab's driver and Linux's write them)
+   * goes as a view of guest memory: the backend's copy is the only one. Otherwise it is gathered
+   * into the scratch buffer. (The header was snapshotted by `judge`; payload bytes the guest
+   * changes meanwhile are its own stream's bytes.) When the backend is full, the packet is kept,
+   * copied (its chain's completion is staged, so the buffer goes back to the guest at `finish`),
+   * for the next `transmit`; false then.
    */
-  private forward(chain: DescriptorChain, h: VsockHeader): boolean {
+  private forward(chain: DescriptorChain): boolean {
+    const h = this.h;
     const segs = chain.readable;
     let payload: Uint8Array;
     if (segs.length === 1 && segs[0].len >= VSOCK_HDR_SIZE + h.len) {
@@ -537,6 +546,17 @@ export class VsockDevice implements VirtioDeviceModel {
       payload = this.payloadBuf.subarray(0, h.len);
       gatherSegments(this.u8, segs, VSOCK_HDR_SIZE, payload, payload.length);
     }
+    if (this.send(h, payload)) return true;
+    copyHeader(h, this.keptHdr);
+    this.keptBuf ??= new Uint8Array(VSOCK_MAX_PAYLOAD + 8);
+    const phase = payload.byteOffset & 7;
+    this.kept = this.keptBuf.subarray(phase, phase + payload.length);
+    this.kept.set(payload);
+    return false;
+  }
+
+  /** One packet to the backend, counted when it took it; false when it is full. */
+  private send(h: Readonly<VsockHeader>, payload: Uint8Array): boolean {
     if (!this.backend.send(h, payload)) return false;
     this.c[VsockCounter.txPackets]++;
     this.c[VsockCounter.txBytes] += h.len;
@@ -589,7 +609,7 @@ export class VsockDevice implements VirtioDeviceModel {
     this.txq = null;
     this.evq = null;
     this.fault_ = null;
-    this.pendingTx = null;
+    this.kept = null;
     this.heldTx = null;
     this.inbox.clear();
     this.inbox.releaseHeld();
@@ -603,7 +623,10 @@ export class VsockDevice implements VirtioDeviceModel {
     this.fault_ ??= { kind: "queue-broken", queue, cause: cause as RingError };
   }
 
-  private complete(chain: DescriptorChain): void {
-    if (this.txq !== null && this.txq.push(chain, 0).ok) this.pushed[1]++;
+  /** Stage a TX completion; false when the queue refused it (then nothing of it is counted). */
+  private complete(chain: DescriptorChain): boolean {
+    if (this.txq === null || !this.txq.push(chain, 0).ok) return false;
+    this.pushed[1]++;
+    return true;
   }
 }

@@ -19,6 +19,7 @@ import {
 } from "./header.ts";
 import { VsockCounter } from "./metrics.ts";
 import { RAW_GPA, rawTx, received, type VsockRig, vsockRig } from "./testing.ts";
+import type { DescriptorChain, DeviceQueue } from "../virtio/queue.ts";
 
 const GUEST = 3;
 const PEER = 4;
@@ -62,6 +63,50 @@ function establish(r: VsockRig, peerBuf: number): void {
 }
 
 const c = (r: VsockRig, name: keyof typeof VsockCounter) => r.dc[VsockCounter[name]];
+
+/**
+ * Make `q` refuse the next `n` completions pushed to it, staging nothing, as a queue refuses a
+ * chain it no longer has in flight; `refused` lists the chains. Undone by `restore`.
+ */
+function refusePushes(q: DeviceQueue, n: number) {
+  const dq = q as { push: DeviceQueue["push"] };
+  const push = dq.push;
+  const refused: DescriptorChain[] = [];
+  dq.push = (chain, written) => {
+    if (refused.length >= n) return push.call(q, chain, written);
+    refused.push(chain);
+    return { ok: false, error: { kind: "not-in-flight", id: chain.id } };
+  };
+  return { refused, restore: () => void (dq.push = push) };
+}
+
+/** Post raw TX chains (header + payload as the test wrote them), tokens 0, 1, …, unsent. */
+function postTx(r: VsockRig, packets: Uint8Array[]): void {
+  packets.forEach((b, i) => {
+    const at = RAW_GPA + i * 0x1000;
+    r.mem.u8.set(b, at);
+    assert.ok(r.tx.driver.add({ readable: [[at, b.length]], writable: [] }, i).ok);
+  });
+  r.tx.driver.publish();
+}
+
+/** Tokens of the TX chains the device returned. */
+function usedTx(r: VsockRig): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < 64; i++) {
+    const u = r.tx.driver.getUsed();
+    if (!u.ok || u.value === null) break;
+    out.push(u.value.token);
+  }
+  return out;
+}
+
+/** The first byte index where guest memory differs from `before`, or -1. */
+function firstChange(r: VsockRig, before: Uint8Array): number {
+  const now = r.mem.u8;
+  for (let i = 0; i < now.length; i++) if (now[i] !== before[i]) return i;
+  return -1;
+}
 
 for (const layout of ["split", "packed"] as const) {
   const rig = (o: Partial<Parameters<typeof vsockRig>[0]> = {}) =>
@@ -386,6 +431,128 @@ for (const layout of ["split", "packed"] as const) {
     r.device.finish();
     const got = decodeHeader(r.mem.u8.subarray(rxGpa, rxGpa + VSOCK_HDR_SIZE), 0, emptyHeader());
     assert.equal(got.op, VsockOp.REQUEST, "the packet did not go into the adopted RX buffer");
+  });
+
+  Deno.test(`a TX completion the queue refuses is neither judged, sent nor counted [${layout}]`, () => {
+    const r = rig();
+    const req = (port: number) => raw(hdr({ op: VsockOp.REQUEST, srcPort: port }));
+    postTx(r, [new Uint8Array(20), req(2001), req(2002)]);
+    const q = refusePushes(r.tx.device, 2);
+    assert.deepEqual({ ...r.device.transmit(2) }, { sent: 0, dropped: 0, blocked: false });
+    q.restore();
+    assert.deepEqual({ ...r.device.transmit(8) }, { sent: 1, dropped: 0, blocked: false });
+    r.device.finish();
+    assert.deepEqual(r.sent.map((p) => p.h.srcPort), [2002], "2001 was not the device's to send");
+    assert.equal(c(r, "txPackets"), 1);
+    assert.equal(c(r, "malformedShort"), 0, "the refused short chain was not judged");
+    assert.deepEqual(r.device.connections().map((e) => e.guestPort), [2002]);
+    assert.deepEqual(usedTx(r), [2]);
+  });
+
+  Deno.test(`a packet the backend has no room for is kept as a copy and goes first, its chain returned [${layout}]`, () => {
+    let room = Infinity;
+    const got: [number, number[]][] = [];
+    const r = rig({
+      backend: {
+        send(h, p) {
+          if (room <= 0) return false;
+          room--;
+          got.push([h.len, [...p]]);
+          return true;
+        },
+      },
+    });
+    establish(r, 4096);
+    got.length = 0;
+    usedTx(r);
+    room = 0;
+    postTx(r, [
+      raw(hdr({ op: VsockOp.RW, len: 300 }), 300),
+      raw(hdr({ op: VsockOp.RW, len: 5 }), 5),
+    ]);
+    assert.deepEqual({ ...r.device.transmit(8) }, { sent: 0, dropped: 0, blocked: true });
+    assert.equal(c(r, "txBackpressure"), 1);
+    r.device.finish();
+    assert.deepEqual(usedTx(r), [0], "the kept packet's buffer is the guest's again");
+    r.mem.u8.fill(0xee, RAW_GPA, RAW_GPA + 0x1000); // and the guest reuses it
+    room = Infinity;
+    assert.deepEqual({ ...r.device.transmit(8) }, { sent: 2, dropped: 0, blocked: false });
+    r.device.finish();
+    const pay = (n: number) => Array.from({ length: n }, (_, i) => i & 0xff);
+    assert.deepEqual(got, [[300, pay(300)], [5, pay(5)]]);
+    assert.equal(c(r, "txPackets"), 3); // the REQUEST and both RWs
+    assert.equal(c(r, "txBytes"), 305);
+    assert.deepEqual(usedTx(r), [1]);
+  });
+
+  Deno.test(`an RX buffer the queue refuses is not written, the packet not live [${layout}]`, () => {
+    const r = rig();
+    const q = refusePushes(r.rx.device, 1);
+    const before = r.mem.u8.slice();
+    assert.equal(
+      r.device.deliver(fromPeer({ op: VsockOp.REQUEST, srcPort: 81 }), null),
+      "not-live",
+    );
+    assert.equal(firstChange(r, before), -1, "no buffer written");
+    q.restore();
+    assert.equal(r.device.deliver(fromPeer({ op: VsockOp.REQUEST, srcPort: 82 }), null), "queued");
+    r.device.finish();
+    assert.deepEqual(received(r).map((p) => p.h.srcPort), [82]);
+    assert.equal(c(r, "rxPackets"), 1);
+  });
+
+  Deno.test(`a waiting packet meant for an RX buffer the queue refuses is not written [${layout}]`, () => {
+    const r = rig({ queueSize: 4 });
+    const req = (port: number) => fromPeer({ op: VsockOp.REQUEST, srcPort: port });
+    for (let p = 0; p < 5; p++) assert.equal(r.device.deliver(req(100 + p), null), "queued");
+    assert.equal(r.device.pendingRx, 1); // four RX buffers
+    r.device.finish();
+    assert.equal(received(r).length, 4); // and the driver reposts them
+    const q = refusePushes(r.rx.device, 1);
+    const before = r.mem.u8.slice();
+    r.device.pump();
+    assert.equal(firstChange(r, before), -1, "no buffer written");
+    assert.equal(r.device.pendingRx, 0);
+    q.restore();
+    r.device.finish();
+    assert.equal(c(r, "rxPackets"), 4);
+    assert.equal(c(r, "rxNotLive"), 1);
+    assert.equal(r.device.deliver(req(200), null), "queued");
+    r.device.finish();
+    assert.deepEqual(received(r).map((p) => p.h.srcPort), [200]);
+  });
+
+  Deno.test(`an open RX buffer the queue refuses at its completion gets no header [${layout}]`, () => {
+    const r = rig({ rxBufferSize: VSOCK_HDR_SIZE + 1000 });
+    establish(r, 4096);
+    const rw = fromPeer({ op: VsockOp.RW, len: 10 });
+    assert.equal(r.device.deliver(rw, new Uint8Array(10).fill(7)), "queued"); // left open
+    const q = refusePushes(r.rx.device, 1);
+    r.device.pump();
+    const gpa = q.refused[0].writable[0].gpa;
+    assert.deepEqual(
+      [...r.mem.u8.subarray(gpa, gpa + VSOCK_HDR_SIZE)],
+      new Array(VSOCK_HDR_SIZE).fill(0),
+    );
+    q.restore();
+    r.device.finish();
+    assert.equal(c(r, "rxPackets"), 1); // the RESPONSE
+    assert.equal(c(r, "rxNotLive"), 1);
+    assert.equal(received(r).length, 0);
+  });
+
+  Deno.test(`an event buffer the queue refuses is not written; the next one takes TRANSPORT_RESET [${layout}]`, () => {
+    const r = rig();
+    const q = refusePushes(r.ev.device, 1);
+    r.device.transportReset();
+    q.restore();
+    const gpa = q.refused[0].writable[0].gpa;
+    assert.deepEqual([...r.mem.u8.subarray(gpa, gpa + 8)], new Array(8).fill(0));
+    r.device.finish();
+    const ids: number[] = [];
+    r.driver.pollEvents((id) => ids.push(id));
+    assert.deepEqual(ids, [0]);
+    assert.equal(c(r, "transportResets"), 1);
   });
 
   Deno.test(`a peer-reset notice is an RST to CID and port ANY, told apart from a peer's RST [${layout}]`, () => {

@@ -41,6 +41,12 @@ export interface PumpResult {
   pushed: number;
   /** A fatal ring error, or null. */
   broken: RingError | null;
+  /**
+   * `put` only: the queue refused to take back an RX buffer that was to carry bytes of this
+   * packet; that buffer was not written and the rest of the packet was dropped (the caller
+   * counts it not live).
+   */
+  refused: boolean;
 }
 
 /**
@@ -61,7 +67,7 @@ export class GuestInbox {
   private readonly c: Float64Array;
   private readonly hdr = new Uint8Array(VSOCK_HDR_SIZE);
   private readonly out: VsockHeader = emptyHeader();
-  private readonly res: PumpResult = { pushed: 0, broken: null };
+  private readonly res: PumpResult = { pushed: 0, broken: null, refused: false };
   private items: PendingPacket[] = [];
   private head = 0;
   /**
@@ -96,12 +102,14 @@ export class GuestInbox {
    * the bytes already there (the merge `pumpRx` does for queued packets), so a packet costs one
    * copy and no allocation. What finds no RX buffer, or anything while packets wait, is queued
    * (copied: `h` and `payload` are not kept). The open buffer is completed by the next `pumpRx`
-   * (`seal`), or as soon as it is full.
+   * (`close`), or as soon as it is full: then its completion is staged before its last piece
+   * and its header are written, and a buffer the queue refuses is not written (`refused`).
    */
   put(q: DeviceQueue, h: Readonly<VsockHeader>, payload: Uint8Array | null): PumpResult {
     const res = this.res;
     res.pushed = 0;
     res.broken = null;
+    res.refused = false;
     if (this.head < this.items.length) {
       this.add(copyHeader(h, emptyHeader()), payload === null ? null : copyAtPhase(payload));
       return res;
@@ -127,21 +135,30 @@ export class GuestInbox {
         copyHeader(h, out);
       }
       const piece = Math.min(total - off, chain.writableBytes - VSOCK_HDR_SIZE - this.filled);
-      if (piece > 0) {
-        scatterSegments(
-          this.u8,
-          chain.writable,
-          VSOCK_HDR_SIZE + this.filled,
-          payload!,
-          off,
-          piece,
-        );
-      }
-      off += piece;
-      this.filled += piece;
       out.bufAlloc = h.bufAlloc;
       out.fwdCnt = h.fwdCnt;
-      if (payload === null || this.filled + VSOCK_HDR_SIZE >= chain.writableBytes) this.close(q);
+      if (payload === null || this.filled + piece + VSOCK_HDR_SIZE >= chain.writableBytes) {
+        // The buffer is done with this piece: staged first, then written.
+        this.open = null;
+        if (!this.complete(q, chain, payload, off, piece)) {
+          res.refused = true;
+          return res;
+        }
+      } else {
+        // It stays open for the stream's next RW: its completion (and its header) comes later.
+        if (piece > 0) {
+          scatterSegments(
+            this.u8,
+            chain.writable,
+            VSOCK_HDR_SIZE + this.filled,
+            payload,
+            off,
+            piece,
+          );
+        }
+        this.filled += piece;
+      }
+      off += piece;
       if (off >= total) return res;
     }
     // No RX buffer for the rest: it waits, a packet of its own.
@@ -151,18 +168,44 @@ export class GuestInbox {
     return res;
   }
 
-  /** Complete the open RX buffer, if any (its header last); pushes count in `res`. */
+  /**
+   * Complete the open RX buffer, if any; pushes count in `res`. One the queue refuses gets no
+   * header, and its bytes (of packets delivered before) count as not live.
+   */
   private close(q: DeviceQueue): void {
     const chain = this.open;
     if (chain === null) return;
     this.open = null;
+    if (!this.complete(q, chain, null, 0, 0)) this.c[VsockCounter.rxNotLive]++;
+  }
+
+  /**
+   * Stage `chain` as used with header `out` and `filled + piece` payload bytes, then, once the
+   * queue took it, write `piece` bytes of `payload` from `off` after the `filled` already there,
+   * and the header; counted as one packet. A completion the queue refuses (a broken queue, or a
+   * chain not in flight) is of a buffer no longer the device's to write: nothing is written or
+   * counted, and false is returned.
+   */
+  private complete(
+    q: DeviceQueue,
+    chain: DescriptorChain,
+    payload: Uint8Array | null,
+    off: number,
+    piece: number,
+  ): boolean {
+    const len = this.filled + piece;
+    if (!q.push(chain, VSOCK_HDR_SIZE + len).ok) return false;
+    this.res.pushed++;
+    if (piece > 0) {
+      scatterSegments(this.u8, chain.writable, VSOCK_HDR_SIZE + this.filled, payload!, off, piece);
+    }
     const out = this.out;
-    out.len = this.filled;
+    out.len = len;
     encodeHeader(this.hdr, 0, out);
     scatterSegments(this.u8, chain.writable, 0, this.hdr, 0, VSOCK_HDR_SIZE);
-    if (q.push(chain, VSOCK_HDR_SIZE + this.filled).ok) this.res.pushed++;
     this.c[VsockCounter.rxPackets]++;
-    this.c[VsockCounter.rxBytes] += this.filled;
+    this.c[VsockCounter.rxBytes] += len;
+    return true;
   }
 
   /**
@@ -207,12 +250,14 @@ export class GuestInbox {
    * in the stream, so the merged packet is the one the peer could have sent at once): one
    * header, `len` the sum, `buf_alloc` and `fwd_cnt` the latest. A packet larger than the
    * buffer goes as several. The buffer `put` left open is completed first: what waits came
-   * after its bytes.
+   * after its bytes. Each buffer's completion is staged before it is written; the packets
+   * meant for a buffer the queue refuses are dropped, counted not live.
    */
   pumpRx(q: DeviceQueue): PumpResult {
     const res = this.res;
     res.pushed = 0;
     res.broken = null;
+    res.refused = false;
     this.close(q);
     const c = this.c;
     const out = this.out;
@@ -224,23 +269,16 @@ export class GuestInbox {
         break;
       }
       const room = chain.writableBytes - VSOCK_HDR_SIZE;
-      let p = this.items[this.head];
+      const first = this.head;
+      let p = this.items[first];
+      const firstOff = p.off;
       copyHeader(p.h, out);
       let filled = 0;
-      // Bounded: each pass either fills the buffer (break) or takes a whole packet (head++).
+      // What goes into this buffer, planned before anything is written. Bounded: each pass
+      // either fills the buffer (break) or takes a whole packet (head++).
       for (;;) {
         const total = p.payload === null ? 0 : p.payload.length;
         const piece = Math.min(total - p.off, room - filled);
-        if (piece > 0) {
-          scatterSegments(
-            this.u8,
-            chain.writable,
-            VSOCK_HDR_SIZE + filled,
-            p.payload!,
-            p.off,
-            piece,
-          );
-        }
         p.off += piece;
         filled += piece;
         out.bufAlloc = p.h.bufAlloc;
@@ -252,10 +290,24 @@ export class GuestInbox {
         if (!sameStream(p.h, next.h) || next.payload === null || next.off !== 0) break;
         p = next;
       }
+      // Staged before it is written, as in `put`.
+      if (!q.push(chain, VSOCK_HDR_SIZE + filled).ok) {
+        c[VsockCounter.rxNotLive]++;
+        continue;
+      }
+      res.pushed++;
+      // Bounded: the packets planned above, `filled` bytes in all.
+      for (let i = first, from = firstOff, at = 0; at < filled; i++, from = 0) {
+        const pay = this.items[i].payload;
+        const piece = pay === null ? 0 : Math.min(pay.length - from, filled - at);
+        if (piece > 0) {
+          scatterSegments(this.u8, chain.writable, VSOCK_HDR_SIZE + at, pay!, from, piece);
+        }
+        at += piece;
+      }
       out.len = filled;
       encodeHeader(this.hdr, 0, out);
       scatterSegments(this.u8, chain.writable, 0, this.hdr, 0, VSOCK_HDR_SIZE);
-      if (q.push(chain, VSOCK_HDR_SIZE + filled).ok) res.pushed++;
       c[VsockCounter.rxPackets]++;
       c[VsockCounter.rxBytes] += filled;
     }
@@ -269,9 +321,12 @@ export class GuestInbox {
     return res;
   }
 
-  /** Write one TRANSPORT_RESET element; `written` says whether a buffer was there. */
+  /**
+   * Write one TRANSPORT_RESET element; `written` says whether a buffer took it. Its completion
+   * is staged first: a buffer the queue refuses is not written, and the next one is tried.
+   */
   pumpEvent(q: DeviceQueue): PumpResult & { written: boolean } {
-    const res = { pushed: 0, broken: null as RingError | null, written: false };
+    const res = { pushed: 0, broken: null as RingError | null, refused: false, written: false };
     for (let i = 0; i <= q.size; i++) {
       const held = this.heldEvent.shift();
       const r = held === undefined ? q.pop() : { ok: true as const, value: held };
@@ -289,11 +344,12 @@ export class GuestInbox {
         if (q.push(chain, 0).ok) res.pushed++;
         continue;
       }
+      if (!q.push(chain, VSOCK_EVENT_SIZE).ok) continue;
+      res.pushed++;
       const ev = this.hdr;
       ev.fill(0, 0, VSOCK_EVENT_SIZE);
       ev[0] = VsockEventId.TRANSPORT_RESET; // le32 id
       scatterSegments(this.u8, chain.writable, 0, ev, 0, VSOCK_EVENT_SIZE);
-      if (q.push(chain, VSOCK_EVENT_SIZE).ok) res.pushed++;
       this.c[VsockCounter.transportResets]++;
       res.written = true;
       return res;

@@ -42,7 +42,7 @@ export const VsockCounter = {
   creditStalls: 15,
   /** Times a packet for the guest waited for an RX buffer (F12, back-pressure). */
   rxNoBuffer: 16,
-  /** Times the backend was full and TX stopped with the chain kept. */
+  /** Times the backend was full and TX stopped with the packet kept. */
   txBackpressure: 17,
   /** Packets from the backend beyond the guest's credit (both ends reset). */
   peerCreditViolations: 18,
@@ -68,7 +68,8 @@ export const VsockCounter = {
   restartDropped: 28,
   /**
    * Packets from the link discarded because the device was not live (no driver yet, being
-   * reset, or stopped on an error), as a NIC that is down drops what reaches it.
+   * reset, or stopped on an error), as a NIC that is down drops what reaches it, and RX buffers
+   * not written because the queue refused to take them back (a broken queue).
    */
   rxNotLive: 29,
   /** Connections reset because a partition (`vlab partition`) came to cut their peer's CID. */
