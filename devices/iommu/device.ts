@@ -135,6 +135,8 @@ export class IommuDevice implements VirtioDeviceModel {
   private readonly req = new Uint8Array(128);
   private readonly tail = new Uint8Array(TAIL_SIZE);
   private readonly probe: Uint8Array;
+  /** `apply` encoded PROBE properties into `probe` for the request in hand (`writeReply`). */
+  private probeDue = false;
   private readonly report = new Uint8Array(FAULT_REPORT_SIZE);
   private readonly out: IommuServiceOutcome = {
     completed: 0,
@@ -247,8 +249,7 @@ export class IommuDevice implements VirtioDeviceModel {
     for (const chain of requests) {
       if (chain.writableBytes < TAIL_SIZE) {
         // Not a request the old worker could have held (it completes those at once): finish it.
-        this.requestq?.push(chain, 0);
-        this.out.completed++;
+        if (this.requestq?.push(chain, 0).ok) this.out.completed++;
         continue;
       }
       gatherSegments(
@@ -384,8 +385,13 @@ export class IommuDevice implements VirtioDeviceModel {
       this.counters[IommuCounter.invalidationTimeouts]++;
     }
     for (const h of this.held) {
-      if (behind.length > 0) this.writeTail(h.chain, IommuStatus.IOERR);
-      this.complete(h.chain, h.written, behind.length > 0 ? IommuStatus.IOERR : h.status);
+      // Staged before the failure is written over the status the tail holds (see `handle`).
+      const staged = this.complete(
+        h.chain,
+        h.written,
+        behind.length > 0 ? IommuStatus.IOERR : h.status,
+      );
+      if (staged && behind.length > 0) this.writeTail(h.chain, IommuStatus.IOERR);
     }
     this.held.length = 0;
     this.waiting_ = false;
@@ -394,9 +400,10 @@ export class IommuDevice implements VirtioDeviceModel {
   /** Handle one request chain: complete it, or hold it for the invalidation. */
   private handle(chain: DescriptorChain): void {
     if (chain.readableBytes < HEAD_SIZE || chain.writableBytes < TAIL_SIZE) {
-      this.counters[IommuCounter.unparsable]++;
-      this.requestq!.push(chain, 0);
-      this.out.completed++;
+      if (this.requestq!.push(chain, 0).ok) {
+        this.counters[IommuCounter.unparsable]++;
+        this.out.completed++;
+      }
       return;
     }
     const req = this.req;
@@ -411,21 +418,36 @@ export class IommuDevice implements VirtioDeviceModel {
       status = IommuStatus.INVAL;
     } else {
       const before = this.viommu.removals;
-      status = this.apply(type, req, chain);
+      status = this.apply(type, req);
       // A request after a held one is held too: requests complete in order.
       if (this.held.length > 0 || this.viommu.removals !== before) {
-        // Written now, completed after the handshake.
-        this.writeTail(chain, status);
+        // Written now (a restarted worker reads the status back: `adoptInFlight`), completed
+        // after the handshake.
+        this.writeReply(chain, status);
         this.held.push({ chain, written: chain.writableBytes, status });
         return;
       }
     }
-    this.writeTail(chain, status);
+    // Staged before it is written: a completion the queue refuses (a broken queue, or a chain not
+    // in flight) is of a buffer no longer the device's to write, so it gets neither its PROBE
+    // properties nor its status, and is not counted. (The request itself was applied: whether it
+    // must wait for an invalidation is known only then; a queue that refuses completions gets
+    // reset, and the reset clears the tables.)
     // The tail is the last 4 bytes: everything up to it counts as written.
-    this.complete(chain, chain.writableBytes, status);
+    if (this.complete(chain, chain.writableBytes, status)) this.writeReply(chain, status);
+    else this.probeDue = false;
   }
 
-  private apply(type: number, req: Uint8Array, chain: DescriptorChain): number {
+  /** Write a request's reply: the PROBE properties `apply` prepared (if any), then the tail. */
+  private writeReply(chain: DescriptorChain, status: number): void {
+    if (this.probeDue) {
+      this.probeDue = false;
+      scatterSegments(this.u8, chain.writable, 0, this.probe, 0, this.probe.length);
+    }
+    this.writeTail(chain, status);
+  }
+
+  private apply(type: number, req: Uint8Array): number {
     const has = (bit: number) => hasFeature(this.negotiated, bit);
     switch (type) {
       case ReqType.ATTACH: {
@@ -470,7 +492,7 @@ export class IommuDevice implements VirtioDeviceModel {
         const endpoint = Le.get32(req, 4);
         if (!this.viommu.knownEndpoint(endpoint)) return IommuStatus.NOENT;
         encodeProbe(this.probe, this.reserved);
-        scatterSegments(this.u8, chain.writable, 0, this.probe, 0, this.probe.length);
+        this.probeDue = true; // written with the tail (`writeReply`)
         return IommuStatus.OK;
       }
     }
@@ -494,10 +516,12 @@ export class IommuDevice implements VirtioDeviceModel {
     );
   }
 
-  private complete(chain: DescriptorChain, written: number, status: number): void {
+  /** Stage a request's completion, counted; false when the queue refused it (not counted). */
+  private complete(chain: DescriptorChain, written: number, status: number): boolean {
+    if (!this.requestq!.push(chain, written).ok) return false;
     this.counters[status === IommuStatus.OK ? IommuCounter.ok : IommuCounter.refused]++;
-    this.requestq!.push(chain, written);
     this.out.completed++;
+    return true;
   }
 
   /** Turn every consumer's new fault-log entries into fault reports on the eventq. */
@@ -521,11 +545,17 @@ export class IommuDevice implements VirtioDeviceModel {
         }
         const chain = r.value;
         if (chain.writableBytes < FAULT_REPORT_SIZE) {
-          eq!.push(chain, 0);
-          pushed++;
+          if (eq!.push(chain, 0).ok) pushed++;
           this.counters[IommuCounter.faultReportsDropped]++;
           continue;
         }
+        // Staged before it is written: a buffer the queue refuses is not written, and the
+        // report is dropped, as for no buffer (D7).
+        if (!eq!.push(chain, FAULT_REPORT_SIZE).ok) {
+          this.counters[IommuCounter.faultReportsDropped]++;
+          continue;
+        }
+        pushed++;
         const b = this.report;
         b.fill(0);
         b[0] = f.reason;
@@ -537,8 +567,6 @@ export class IommuDevice implements VirtioDeviceModel {
         Le.set32(b, 8, f.endpoint);
         Le.set64(b, 16, f.iova);
         scatterSegments(this.u8, chain.writable, 0, b, 0, FAULT_REPORT_SIZE);
-        eq!.push(chain, FAULT_REPORT_SIZE);
-        pushed++;
         this.counters[IommuCounter.faultReports]++;
       }
     }

@@ -14,6 +14,7 @@ import { DirectDma } from "../memory/mod.ts";
 import { SharedRingAccess } from "../virtio/ring_access.ts";
 import { SplitDeviceQueue } from "../virtio/split_device.ts";
 import { PackedDeviceQueue } from "../virtio/packed_device.ts";
+import type { DescriptorChain, DeviceQueue } from "../virtio/queue.ts";
 
 const IOVA = 0x4000_0000;
 
@@ -361,3 +362,92 @@ Deno.test("service reads its clock only when an invalidation starts or waits, no
   device.service(clock);
   assert.equal(reads, 3, "and no more once it completed");
 });
+
+/**
+ * Make `q` refuse the next `n` completions pushed to it, staging nothing, as a queue refuses a
+ * chain it no longer has in flight; `refused` lists the chains. Undone by `restore`.
+ */
+function refusePushes(q: DeviceQueue, n: number) {
+  const dq = q as { push: DeviceQueue["push"] };
+  const push = dq.push;
+  const refused: DescriptorChain[] = [];
+  dq.push = (chain, written) => {
+    if (refused.length >= n) return push.call(q, chain, written);
+    refused.push(chain);
+    return { ok: false, error: { kind: "not-in-flight", id: chain.id } };
+  };
+  return { refused, restore: () => void (dq.push = push) };
+}
+
+/** The writable bytes of `chains` in `mem` (to compare before and after). */
+function writableBytes(mem: Uint8Array, chains: DescriptorChain[]): number[][] {
+  return chains.map((c) => c.writable.flatMap((s) => [...mem.subarray(s.gpa, s.gpa + s.len)]));
+}
+
+for (const layout of LAYOUTS) {
+  Deno.test(`[${layout}] a request whose completion the queue refuses gets nothing written and is not counted`, () => {
+    const reserved = [{ subtype: ResvMem.MSI, start: 0xfee0_0000, end: 0xfeef_ffff }];
+    const r = iommuRig(layout, { reserved });
+    const { driver, device, clock } = r;
+    driver.probe(0); // properties and S_OK
+    driver.detach(9, 3); // S_NOENT
+    driver.attach(1, 0);
+    driver.publish();
+    const q = refusePushes(r.requestq.device, 2);
+    const before = r.mem.u8.slice();
+    const o = device.service(clock.now);
+    q.restore();
+    assert.equal(o.completed, 1);
+    assert.deepEqual(writableBytes(r.mem.u8, q.refused), writableBytes(before, q.refused));
+    assert.deepEqual(driver.collect(), [{
+      token: 2,
+      type: ReqType.ATTACH,
+      status: IommuStatus.OK,
+    }]);
+    assert.equal(device.counters[IommuCounter.ok], 1);
+    assert.equal(device.counters[IommuCounter.refused], 0);
+  });
+
+  Deno.test(`[${layout}] a held request whose completion the queue refuses keeps its tail at the timeout`, () => {
+    const r = iommuRig(layout, { invalidateTimeoutMs: 100 });
+    const { driver, device, clock } = r;
+    driver.attach(1, 0);
+    driver.map(1, { start: IOVA, end: IOVA + 0xfff, gpa: 0x8000, flags: 1 });
+    driver.unmap(1, IOVA, IOVA + 0xfff);
+    driver.publish();
+    assert.equal(device.service(clock.now).waiting, true);
+    const q = refusePushes(r.requestq.device, 1);
+    clock.now += 100; // nic0 never acknowledges
+    const before = r.mem.u8.slice();
+    assert.equal(device.service(clock.now).waiting, false);
+    q.restore();
+    assert.equal(q.refused.length, 1);
+    assert.deepEqual(writableBytes(r.mem.u8, q.refused), writableBytes(before, q.refused));
+    assert.deepEqual(driver.collect().map((c) => c.type), [ReqType.ATTACH, ReqType.MAP]);
+    assert.equal(device.counters[IommuCounter.invalidationTimeouts], 1);
+    assert.equal(device.counters[IommuCounter.refused], 0, "the UNMAP was not completed");
+  });
+
+  Deno.test(`[${layout}] an event buffer the queue refuses gets no fault report; it is counted dropped`, () => {
+    const r = iommuRig(layout);
+    const { device, dma, driver, clock } = r;
+    assert.equal(driver.fillEvents(), true);
+    const q = refusePushes(r.eventq.device, 1);
+    const before = r.mem.u8.slice();
+    dma.beginBatch();
+    assert.equal(dma.resolve(IOVA, 4, "read"), -1, "endpoint 0 is not attached: DOMAIN fault");
+    device.service(clock.now);
+    q.restore();
+    assert.deepEqual(writableBytes(r.mem.u8, q.refused), writableBytes(before, q.refused));
+    assert.equal(device.counters[IommuCounter.faultReports], 0);
+    assert.equal(device.counters[IommuCounter.faultReportsDropped], 1);
+    dma.resolve(IOVA + 8, 4, "write");
+    device.service(clock.now);
+    assert.deepEqual(driver.readEvents(), [{
+      reason: 1,
+      access: "write",
+      endpoint: 0,
+      address: IOVA + 8,
+    }]);
+  });
+}
