@@ -19,7 +19,7 @@
  */
 
 import { z } from "zod";
-import { parseImpairment, reorderProblem } from "../topology/impairment.ts";
+import { type ImpairmentProblem, parseImpairment, reorderProblem } from "../topology/impairment.ts";
 import { nonFiniteNumber } from "../topology/schema.ts";
 import { vsockImpairmentProblem } from "../topology/vsock_impairment.ts";
 import { isPassthrough } from "../host/impair.ts";
@@ -154,8 +154,53 @@ const impairArgs = z.strictObject({
   link: z.string(),
   direction: z.enum(["forward", "reverse", "both"]).optional(),
   // 1e400 or .inf reaches the impairment's reader, which says it is out of range.
-  set: z.record(z.string(), z.union([z.string(), z.number(), nonFiniteNumber])),
+  set: z.unknown().superRefine(refuseProtoKey).pipe(
+    z.record(z.string(), z.union([z.string(), z.number(), nonFiniteNumber])),
+  ),
 });
+
+/**
+ * A `__proto__` key of an impair step's `set` is refused as the unknown impairment key it is. The
+ * record's schema builds its output by assignment, where `__proto__` sets the prototype: the key
+ * was dropped without a word (`{ __proto__: 5, delay: 2ms }` ran as `delay=2ms`), and
+ * `{ __proto__: { delay: 1ms } }` ran as no impairment.
+ */
+function refuseProtoKey(value: unknown, ctx: z.RefinementCtx): void {
+  if (value === null || typeof value !== "object" || !Object.hasOwn(value, "__proto__")) return;
+  const r = parseImpairment({ ["__proto__"]: 0 });
+  ctx.addIssue({
+    code: "custom",
+    path: ["__proto__"],
+    message: r.ok ? 'Unknown impairment key "__proto__"' : r.error.message,
+    params: { code: "bad-impairment", hint: r.ok ? null : r.error.hint },
+  });
+}
+
+/**
+ * Valid values of the keys that other keys need (a distribution needs a delay and a jitter, an
+ * overhead a rate), beside which a key's value is judged on its own.
+ */
+const COMPANIONS: Readonly<Record<string, string>> = { delay: "1ms", jitter: "1ms", rate: "1mbit" };
+
+/**
+ * Every problem of an impair step's `set` that `parseImpairment` refused with `first`: each key's
+ * own (an unknown key, a value out of range), judged beside valid values of the keys it needs, so
+ * that one bad key hides no other and brings no false one; else `first` (keys that do not go
+ * together). `parseImpairment` stops at its first problem: `{ dealy: 1ms, loss: 200% }` said only
+ * `dealy`, where a topology file's link says both.
+ */
+function impairmentProblems(
+  set: unknown,
+  first: ImpairmentProblem,
+  link: string | undefined,
+): ImpairmentProblem[] {
+  if (set === null || typeof set !== "object" || Array.isArray(set)) return [first];
+  const own = Object.entries(set).flatMap(([key, value]) => {
+    const alone = parseImpairment({ ...COMPANIONS, [key]: value }, { link });
+    return alone.ok ? [] : [alone.error];
+  });
+  return own.length > 0 ? own : [first];
+}
 
 /** An impair step's problems: its link (when the topology loaded) and its impairment keys. */
 function checkImpair(
@@ -187,14 +232,16 @@ function checkImpair(
   // The link named, when the topology has it, as in the lab's own refusals.
   const r = a.set === undefined ? null : parseImpairment(a.set, { link: link?.name });
   if (r !== null && !r.ok) {
-    problems.push({
-      code: "bad-impairment",
-      path: r.error.key === "" ? [...path, "set"] : [...path, "set", r.error.key],
-      // An unknown key is placed at the key, a bad value at the value.
-      atKey: r.error.message.startsWith("Unknown impairment key"),
-      message: r.error.message,
-      hint: r.error.hint,
-    });
+    for (const problem of impairmentProblems(a.set, r.error, link?.name)) {
+      problems.push({
+        code: "bad-impairment",
+        path: problem.key === "" ? [...path, "set"] : [...path, "set", problem.key],
+        // An unknown key is placed at the key, a bad value at the value.
+        atKey: problem.message.startsWith("Unknown impairment key"),
+        message: problem.message,
+        hint: problem.hint,
+      });
+    }
   } else if (r !== null && link !== undefined) {
     // What the lab refuses of a vsock stream (a loss would break it), as `vlab link set` does.
     const refused = link.kind === "vsock"

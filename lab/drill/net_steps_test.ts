@@ -39,6 +39,42 @@ Deno.test("partition, heal and impair steps are checked against the topology at 
   );
 });
 
+Deno.test("an impair step's set reports each bad key, as a topology's link does, and no false one", async () => {
+  // Only the first was said: `dealy` hid the loss of 200 % and the negative delay beside it.
+  const r = await parseDrill(
+    "topology: pair\ntimeline:\n" +
+      "  - impair: { link: a-b, set: { dealy: 1ms, loss: 200%, delay: -1ms } }\n" +
+      // A bad rate brings no "overhead without a rate"; keys that do not go together still say so.
+      "  - impair: { link: a-b, set: { rate: fast, overhead: 5 } }\n" +
+      "  - impair: { link: a-b, set: { distribution: normal, loss: 1% } }\n",
+    "d.yaml",
+  );
+  assert.ok(!r.ok, "the drill should not validate");
+  assert.deepEqual(formatDrillIssues(r.error).split("\n").filter((l) => !l.startsWith(" ")), [
+    'd.yaml:3:33: Unknown impairment key "dealy"',
+    "d.yaml:3:51: loss must be between 0% and 100%, got 200%",
+    "d.yaml:3:64: delay must not be negative, got -1ms",
+    'd.yaml:4:39: Cannot read rate "fast": expected a rate',
+    'd.yaml:5:47: Cannot set a distribution on link "a-b" without a jitter',
+  ]);
+});
+
+Deno.test("an impair step's __proto__ key is an unknown impairment key, not dropped", async () => {
+  // The set's schema built its output by assignment: `__proto__` set the prototype, and the step
+  // ran as `delay=2ms`, or as no impairment, without a word.
+  const r = await parseDrill(
+    "topology: pair\ntimeline:\n" +
+      "  - impair: { link: a-b, set: { __proto__: 5, delay: 2ms } }\n" +
+      "  - impair: { link: a-b, set: { __proto__: { delay: 1ms } } }\n",
+    "d.yaml",
+  );
+  assert.ok(!r.ok, "the drill should not validate");
+  assert.deepEqual(r.error.map((i) => [i.line, i.message]), [
+    [3, 'Unknown impairment key "__proto__"'],
+    [4, 'Unknown impairment key "__proto__"'],
+  ]);
+});
+
 Deno.test("a heal with no partition in force above it is a step out of order", async () => {
   const r = await parseDrill(
     "topology: pair\ntimeline:\n" +
