@@ -12,9 +12,9 @@ import type { DrillIssue } from "./load.ts";
  * `issues` of the drill object `source`, each with no line to point at, located by its key's path
  * written as in JavaScript (`timeline[0].link: Missing key "name"`, `timeline[1].fault.ms: …`,
  * as `startLab` locates a topology object's `links[0].delay: …`). A problem whose message names
- * its place already (`assert[1] must be a string`, `timeline[0]: every must be …`), a top-level
- * key's `Missing key "topology"`, and a problem of another file (the drill's topology file) are
- * left as they are.
+ * its place already (`assert[1] must be a string`, `timeline[0]: every must be …`,
+ * `Unknown key "vmss" in topology`), a top-level key's `Missing key "topology"`, and a problem of
+ * another file (the drill's topology file) are left as they are.
  *
  * @example
  * ```ts
@@ -30,9 +30,10 @@ export function locatedByKey(issues: readonly DrillIssue[], source: string): Dri
   return issues.map((i) => {
     if (i.line !== null || i.file !== source || i.path === "") return i;
     const keys = i.path.split(".");
-    // A missing key is missing from the map that holds it: that map is its place.
-    const missing = /^Missing key "([^"]*)"/.exec(i.message)?.[1];
-    if (missing !== undefined && keys.at(-1) === missing) keys.pop();
+    // A missing or unknown key is missing from (or unknown in) the map that holds it: that map
+    // is its place (`Unknown key "vmss" in topology` names it already).
+    const key = /^(?:Missing|Unknown) key "([^"]*)"/.exec(i.message)?.[1];
+    if (key !== undefined && keys.at(-1) === key) keys.pop();
     const place = written(keys);
     if (place === "" || namesPlace(i.message, keys)) return i;
     return { ...i, message: `${place}: ${i.message}` };

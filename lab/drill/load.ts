@@ -221,7 +221,7 @@ async function resolveTopology(
       r.error.map((i) => ({
         code: i.code,
         path: ["topology", ...pathSegments(i.path)],
-        message: i.message,
+        message: i.code === "unknown-key" ? inTopologyKey(i.message) : i.message,
         hint: i.hint,
         atKey: i.code === "unknown-key",
       })),
@@ -229,6 +229,17 @@ async function resolveTopology(
     return null;
   }
   return { topology: r.value, data: value as Record<string, unknown> };
+}
+
+/**
+ * An inline topology's unknown-key message, placed in the drill: the topology's top level is the
+ * drill's `topology` (`Unknown key "vmss" at the top level` read as a key of the drill itself), and
+ * its `links[0]` the drill's `topology.links[0]`.
+ */
+function inTopologyKey(message: string): string {
+  const m = /^(Unknown key "(?:[^"\\]|\\.)*") (?:at the top level|in (.+))$/.exec(message);
+  if (m === null) return message;
+  return m[2] === undefined ? `${m[1]} in topology` : `${m[1]} in topology.${m[2]}`;
 }
 
 /** `1.5 s` or `300 ms`, for messages. */

@@ -705,6 +705,21 @@ Deno.test("a drill object's problems say where they are: the key's path, as it h
   assert.match(formatDrillIssues(file.error), /^d\.yaml:3:\d+: Missing key "name"$/m);
 });
 
+Deno.test("an inline topology's unknown key is placed in topology, not at the drill's top level", async () => {
+  // Was `Unknown key "vmss" at the top level`, beside the drill's own top-level keys.
+  const text = "topology:\n  name: t\n  vmss: {}\n  vms:\n" +
+    "    a: { nics: { eth0: { ip: 10.0.0.1/24, mtuu: 1 } } }\ntimeline: []\n";
+  const r = await parseDrill(text, "d.yaml");
+  assert.ok(!r.ok);
+  assert.deepEqual(formatDrillIssues(r.error).split("\n").filter((l) => !l.startsWith(" ")), [
+    'd.yaml:3:3: Unknown key "vmss" in topology',
+    'd.yaml:5:43: Unknown key "mtuu" in topology.vms.a.nics.eth0',
+  ]);
+  const o = await drillFromObject({ topology: { name: "t", vmss: {}, vms: {} }, timeline: [] });
+  assert.ok(!o.ok);
+  assert.deepEqual(o.error.map((i) => i.message), ['Unknown key "vmss" in topology']);
+});
+
 Deno.test("the drill helpers refuse arguments of the wrong type with a TypeError naming them", async () => {
   const issue = { code: "x", path: "", line: 1, column: 1, message: "Bad", hint: null };
   const bad: [() => unknown, RegExp][] = [
