@@ -12,7 +12,11 @@ import { pauseUnlessAborted } from "../lab/pause.ts";
 import { controlJson, resolveLab, staleLabLine } from "../lab/client.ts";
 import { upAgain } from "../lab/start_again.ts";
 import { resolveTopologyPath } from "../lab/topology/mod.ts";
-import { shellArg } from "../devices/base/quote.ts";
+import { quote, shellArg } from "../devices/base/quote.ts";
+import { readBoundedText, type TextFileKind } from "../lab/topology/files.ts";
+import { MAX_TOPOLOGY_BYTES } from "../lab/topology/limits.ts";
+import { parseYamlDocument } from "../lab/topology/load.ts";
+import { isPlainObject } from "../lab/topology/plain.ts";
 import { LabError } from "../lab/errors.ts";
 import { type ProcessState, processState } from "../lab/proc.ts";
 import { findLabs, inspectLab, readRecord, removeStaleLab, stateRoot } from "../lab/state.ts";
@@ -234,15 +238,16 @@ async function stopChild(
 export function downCommand() {
   return new Command("down")
     .description("stop a running lab (the only one, or NAME); its event log is kept")
-    .argument("[name]", "lab name")
+    .argument("[name]", "lab name, or the path of its topology file")
     .option("--all", "stop every running lab")
-    .action(async (name, opts) => {
-      if (opts.all && name !== undefined) {
+    .action(async (arg, opts) => {
+      if (opts.all && arg !== undefined) {
         // Which did the user mean: every lab, or that one? Stopping all of them is not undone.
         throw new VlabError("usage", `vlab down takes a lab name or --all, not both`, {
-          hint: `Run \`vlab down ${name}\` to stop that lab, or \`vlab down --all\` for every one`,
+          hint: `Run \`vlab down ${arg}\` to stop that lab, or \`vlab down --all\` for every one`,
         });
       }
+      const name = arg === undefined ? undefined : await labNamedBy(arg);
       // A lab still starting cannot take the request yet, but it is what was asked to stop: wait
       // until it is up (its own ready timeout bounds that), then stop it as any other. It was
       // left running: `down --all` said "no lab is running", `down NAME` to run it again later.
@@ -263,7 +268,16 @@ export function downCommand() {
       const live = opts.all
         ? (await findLabs({ clean: true })).flatMap((l) => l.status === "running" ? [l] : [])
         : [{
-          record: await resolveLab(name, "the lab name (`vlab down NAME`)", undefined, "stop"),
+          record: await resolveLab(name, "the lab name (`vlab down NAME`)", undefined, "stop")
+            .catch((e) => {
+              // Named through its topology file: the message says which name the file gave.
+              if (!(e instanceof LabError) || e.code !== "no-lab" || arg === name) throw e;
+              throw new LabError(
+                "no-lab",
+                `No lab named ${quote(name)} (the name in ${quote(arg)}) is running`,
+                e.hint,
+              );
+            }),
           process: "running",
         }];
       if (live.length === 0) {
@@ -324,6 +338,43 @@ export function downCommand() {
         );
       }
     });
+}
+
+/** How `vlab down` reads a topology file it is given: for its `name:`, with its own hints. */
+const DOWN_TOPOLOGY: TextFileKind = {
+  noun: "topology file",
+  maxBytes: MAX_TOPOLOGY_BYTES,
+  missingHint: "Give the lab's name or the path of its topology file; " +
+    "`vlab ls` lists the labs that run",
+  kindHint: "give the lab's name or the path of its topology file (a YAML file)",
+  limitHint: "a topology file is at most 1 MiB: give the lab's name",
+};
+
+/**
+ * The lab a `vlab down` argument names: a lab's name as given; a path (with a "/" or a ".",
+ * which no lab name has) is a topology file, and the lab is the one its `name:` names, as `vlab
+ * up FILE` named it. Only `name:` is read: a file edited since its lab started still stops it.
+ */
+async function labNamedBy(arg: string): Promise<string> {
+  if (!arg.includes("/") && !arg.includes(".")) return arg;
+  const text = await readBoundedText(arg, DOWN_TOPOLOGY);
+  if (!text.ok) {
+    const hint = text.error.hint ?? DOWN_TOPOLOGY.kindHint;
+    throw new VlabError("topology-invalid", text.error.message, {
+      hint: hint.charAt(0).toUpperCase() + hint.slice(1),
+    });
+  }
+  const doc = parseYamlDocument(text.value);
+  const raw = doc.ok ? doc.value.raw : null;
+  if (isPlainObject(raw) && typeof raw.name === "string") return raw.name;
+  throw new VlabError(
+    "topology-invalid",
+    `Cannot tell which lab ${quote(arg)} is: it has no \`name:\``,
+    {
+      hint: "A topology file names its lab with `name:`; give the lab's name instead " +
+        "(`vlab ls` lists the labs that run)",
+    },
+  );
 }
 
 /**

@@ -906,13 +906,42 @@ Deno.test("vlab down of a lab that does not run says there is nothing to stop, n
       const run = await vlabWith(env, ...args);
       assert.equal(run.code, 1, run.stderr);
       const [message, hint] = run.stderr.split("\n");
-      assert.match(message, /^vlab: No lab (named "topologies\/star\.yaml" )?is running$/);
+      // A topology file names the lab its `name:` names.
+      assert.match(
+        message,
+        /^vlab: No lab (named "star" \(the name in "topologies\/star\.yaml"\) )?is running$/,
+      );
       assert.equal(
         hint,
         `hint: Nothing to stop: \`vlab ls\` lists the labs that run; this command looks for labs ` +
           `in ${dir} (VLAB_STATE_DIR): a lab started with another VLAB_STATE_DIR, or none, is not ` +
           "seen here",
       );
+    }
+  });
+});
+
+Deno.test("vlab down of a topology file that is missing or names no lab is one line and a hint", async () => {
+  await inStateDir(async (env, dir) => {
+    // Each was taken for a lab's name: 'No lab named "nope.yaml" is running'.
+    Deno.writeTextFileSync(`${dir}/nameless.yaml`, "vms: {}\n");
+    const cases: [string, string, string][] = [
+      [
+        "nope.yaml",
+        'Cannot read topology file "nope.yaml": no such file',
+        "Give the lab's name or the path of its topology file; `vlab ls` lists the labs that run",
+      ],
+      [
+        `${dir}/nameless.yaml`,
+        `Cannot tell which lab "${dir}/nameless.yaml" is: it has no \`name:\``,
+        "A topology file names its lab with `name:`; give the lab's name instead (`vlab ls` " +
+        "lists the labs that run)",
+      ],
+    ];
+    for (const [arg, message, hint] of cases) {
+      const run = await vlabWith(env, "down", arg);
+      assert.equal(run.code, 1, run.stderr);
+      assert.equal(run.stderr, `vlab: ${message}\nhint: ${hint}\n`);
     }
   });
 });
@@ -1306,8 +1335,11 @@ Deno.test({
         assert.equal(up.stderr.match(/warning:/g)?.length, 1, up.stderr);
         assert.match(up.stdout, /lab mtu up/);
       } finally {
-        const down = await vlabWith(env, "down", "mtu");
+        // Stopped through its topology file: the lab its `name:` names (by name if that failed).
+        const down = await vlabWith(env, "down", file);
+        if (down.code !== 0) await vlabWith(env, "down", "mtu");
         assert.equal(down.code, 0, down.stderr);
+        assert.match(down.stdout, /^lab mtu down\n/);
       }
     }),
 });
