@@ -500,6 +500,12 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
           });
           stack.onWritable(index);
           nic.wake();
+          // The link may have changed while the device was reset: no configuration interrupt
+          // said so (none before DRIVER_OK, §2.1, and the reset cleared InterruptStatus), nor
+          // did the read that found DEVICE_NEEDS_RESET look at the link. Read it now, as Linux's
+          // virtio core delivers a config change that came while the device was being reset
+          // (`config_change_pending`) once it is ready again.
+          refreshConfig(nic, index);
         };
         kickAfterReset(nic.regs, r.value.kick, { bells, deviceThread, fence: ctx.fence, resume });
       },
