@@ -97,10 +97,10 @@ export interface ReplayResult {
  */
 function missingReportKeys(r: Partial<DrillResult> | null): string {
   const missing = r === null || typeof r !== "object" ? ["seed", "document", "steps", "links"] : [
-    typeof r.seed !== "number" ? "seed" : null,
-    typeof r.document !== "object" || r.document === null ? "document" : null,
-    Array.isArray(r.steps) ? null : "steps",
-    Array.isArray(r.links) ? null : "links",
+    r.seed === undefined ? "seed" : null,
+    r.document === undefined ? "document" : null,
+    r.steps === undefined ? "steps" : null,
+    r.links === undefined ? "links" : null,
   ].filter((k) => k !== null);
   return missing.length <= 1
     ? missing.join("")
@@ -150,10 +150,11 @@ export async function replayDrill(
       `replayDrill: options.seed is not taken: a replay uses the seed its report recorded${recorded}; runDrill(report.document, { seed }) runs the drill with another`,
     );
   }
+  // A key left out makes it no report; one of the wrong type (a seed changed by hand to "x") is
+  // a report changed by hand, refused below naming the key and what it holds.
   if (
-    r === null || typeof r !== "object" || typeof r.seed !== "number" ||
-    typeof r.document !== "object" || r.document === null || !Array.isArray(r.steps) ||
-    !Array.isArray(r.links)
+    r === null || typeof r !== "object" || r.seed === undefined || r.document === undefined ||
+    r.steps === undefined || r.links === undefined
   ) {
     throw new LabError(
       "drill-invalid",

@@ -277,6 +277,11 @@ Deno.test("a report changed by hand is refused before its replay runs, naming th
     ],
     [{ seed: -5 }, "seed must be a whole number 0..4294967295, got -5"],
     [{ seed: 1.5 }, "seed must be a whole number 0..4294967295, got 1.5"],
+    // A key of the wrong type was "this is not a drill report (no seed)", as if it were not there.
+    [{ seed: "7" as never }, "seed must be a number, got string"],
+    [{ document: null as never }, "document must be an object, got null"],
+    [{ steps: {} as never }, "steps must be an array, got Object"],
+    [{ links: 5 as never }, "links must be an array, got number"],
   ];
   // A report that lacks one of what a replay needs is told which, not all four.
   const { document: _document, ...undocumented } = JSON.parse(JSON.stringify(result()));
