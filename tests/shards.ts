@@ -51,7 +51,10 @@ interface ExcludeEntry {
   negated: boolean;
   /** A glob (the entry has `*` or `?`), for `matchesGlob`; else null. */
   glob: string | null;
-  /** A path without glob characters: that file, or that folder and all under it. */
+  /**
+   * A path without glob characters: that file, or that folder and all under it ("" for the
+   * root: everything).
+   */
   path: string;
 }
 
@@ -61,12 +64,17 @@ interface ExcludeEntry {
  * `[`, `]`, `{` and `}` are plain characters), any other a path (that file, or that folder and
  * everything under it); `./` in front and `/` at the end change nothing; `!` in front takes back
  * what the entries before it matched. The globs are matched with `node:path`'s `matchesGlob`,
- * the special characters deno does not read escaped.
+ * the special characters deno does not read escaped. An entry that is a folder (or nothing)
+ * followed by `*`, `**`, or `**` segments and then `*` is that folder and everything under it,
+ * dot files too, as a path is: a lone `*` (or `**`) excludes everything, where `*` as a glob
+ * would leave dot files and dot folders.
  */
 function excludeEntries(exclude: readonly string[]): ExcludeEntry[] {
   return exclude.map((raw) => {
     const negated = raw.startsWith("!");
-    const path = (negated ? raw.slice(1) : raw).replace(/^(\.\/)+/, "").replace(/\/+$/, "");
+    let path = (negated ? raw.slice(1) : raw).replace(/^(\.\/)+/, "").replace(/\/+$/, "");
+    const all = /^(?:([^*?]*)\/)?(?:\*\*\/)*\*\*?$/.exec(path);
+    if (all !== null) path = all[1] ?? "";
     const glob = /[*?]/.test(path) ? path.replace(/[[\]{}()!+@\\]/g, "\\$&") : null;
     return { negated, glob, path };
   });
@@ -80,7 +88,9 @@ function isExcluded(entries: readonly ExcludeEntry[], path: string): boolean {
   const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join("/"));
   let excluded = false;
   for (const e of entries) {
-    const hit = prefixes.some((p) => e.glob === null ? p === e.path : matchesGlob(p, e.glob));
+    const hit = e.glob === null
+      ? e.path === "" || prefixes.includes(e.path)
+      : prefixes.some((p) => matchesGlob(p, e.glob!));
     if (hit) excluded = !e.negated;
   }
   return excluded;

@@ -95,6 +95,58 @@ Deno.test("test.exclude is read as deno test reads it: paths, globs, ! entries (
   }
 });
 
+Deno.test("a lone * excludes dot files too, and a folder's * or ** is all of it, as deno test reads them", async () => {
+  // `*` was read as a glob, which leaves dot files and dot folders: `deno test` excludes them.
+  const root = Deno.makeTempDirSync({ prefix: "vlab-shards-star-" });
+  try {
+    for (
+      const f of [
+        ".e_test.ts",
+        ".hidden/d_test.ts",
+        "a_test.ts",
+        "sub/b_test.ts",
+        "sub/.x_test.ts",
+        "sub/.dd/y_test.ts",
+        "sub/deep/c_test.ts",
+        "keep/k_test.ts",
+        "keep/.k_test.ts",
+      ]
+    ) {
+      Deno.mkdirSync(`${root}/${f}`.replace(/\/[^/]*$/, ""), { recursive: true });
+      Deno.writeTextFileSync(`${root}/${f}`, 'Deno.test("t", () => {});\n');
+    }
+    const cases: [string[], string[]][] = [
+      [["*", "!keep/"], ["keep/.k_test.ts", "keep/k_test.ts"]],
+      [["sub/**/*", ".hidden/*"], [".e_test.ts", "a_test.ts", "keep/.k_test.ts", "keep/k_test.ts"]],
+      // Not a folder's all: globs, which pass over dot names.
+      [["*/*"], [
+        ".e_test.ts",
+        ".hidden/d_test.ts",
+        "a_test.ts",
+        "keep/.k_test.ts",
+        "sub/.dd/y_test.ts",
+        "sub/.x_test.ts",
+      ]],
+    ];
+    for (const [exclude, expected] of cases) {
+      assert.deepEqual(findTestFiles(root, exclude), expected, exclude.join(" "));
+      Deno.writeTextFileSync(`${root}/deno.json`, JSON.stringify({ test: { exclude } }));
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["test", "--no-check", "--no-lock"],
+        cwd: root,
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout);
+      const theirs = [...text.matchAll(/^running \d+ tests? from \.\/(.+)$/gm)].map((m) => m[1]);
+      assert.deepEqual(theirs.sort(), expected, `deno test with ${exclude.join(" ")}`);
+    }
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
 Deno.test("the repository's own walk finds this file and every shipped test folder", () => {
   const root = repoRoot(import.meta.url);
   const files = findTestFiles(root, [".tools/"]);
