@@ -1269,6 +1269,17 @@ Deno.test("an event kind the lab never logs and a field a workload's result lack
     "read one of its fields: `min`, `avg`, `max`, `mdev`, `median`, `p99`",
     "read one of its items by its index, as in sink.senders.0",
   ]);
+  // An index with a leading zero passed here and failed after the run (`ping.replies.01 does not
+  // exist`): a list has no such key.
+  const zeros = await problems(
+    "topology: pair\ntimeline:\n" + PING + "assert:\n  - ping.replies.01.rtt_ms < 5\n",
+  );
+  assert.deepEqual(where(zeros), [
+    '5:5: ping.replies is a list: "01" is no index (assert[0], column 1 of the assertion)',
+  ]);
+  assert.deepEqual(zeros.map((i) => i.hint), [
+    "write the index without leading zeros: ping.replies.1",
+  ]);
   // What the results have, written either way, and a subject the lab can have (whether the run
   // logs it is judged after the run), pass.
   const r = await parseDrill(

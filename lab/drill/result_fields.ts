@@ -171,6 +171,9 @@ function listed(fields: Fields): string {
   return Object.keys(fields).map((k) => `\`${snake(k)}\``).join(", ");
 }
 
+/** A list's index as written in an assertion: 0, 1, …, with no leading zero. */
+export const INDEX = /^(?:0|[1-9]\d*)$/;
+
 /** What reading a result field gives: its shape, or the problem of reading it. */
 type Read = { ok: true; shape: FieldShape } | {
   ok: false;
@@ -194,12 +197,17 @@ function readField(workload: string, parts: readonly string[]): Read | null {
       };
     }
     if ("list" in shape) {
-      if (!/^\d+$/.test(part)) {
+      // `00` and `01` are no indices either: a list has no such keys, and they failed only once
+      // the drill had run (`p.replies.00 does not exist`).
+      if (!INDEX.test(part)) {
+        const plain = /^\d+$/.test(part) ? String(Number(part)) : null;
         return {
           ok: false,
           problem: {
             message: `${at} is a list: "${part}" is no index`,
-            hint: `read one of its items by its index, as in ${at}.0`,
+            hint: plain === null
+              ? `read one of its items by its index, as in ${at}.0`
+              : `write the index without leading zeros: ${at}.${plain}`,
           },
         };
       }

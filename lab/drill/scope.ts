@@ -15,6 +15,7 @@ import { escapeControl as printable, quote } from "../../devices/base/quote.ts";
 import type { RecoverySample } from "./types.ts";
 import { KEPT_HEAD } from "../guest/workloads/kept.ts";
 import { LAB_EVENT_KINDS } from "../event_kinds.ts";
+import { INDEX } from "./result_fields.ts";
 
 /** What a finished run offers to its assertions. */
 export interface RunData {
@@ -325,7 +326,7 @@ export function runScope(data: RunData): EvalScope {
         // A list the result keeps in part (a long ping's replies): its items are read by their
         // index in the run, never by their place in what was kept.
         const kept = Array.isArray(cur) ? keptList(result, fields.slice(0, i), cur) : null;
-        if (kept !== null && /^\d+$/.test(f)) {
+        if (kept !== null && INDEX.test(f)) {
           const at = [root, ...fields.slice(0, i)].join(".");
           const item = keptItem(kept, Number(f));
           if (item === "missing") {
@@ -344,7 +345,7 @@ export function runScope(data: RunData): EvalScope {
         const key = typeof cur === "object" && Object.hasOwn(cur, f) ? f : camel(f);
         // A list's item past its end (`sink.senders.0` of a sink that heard no sender): how many
         // it had this run, not a did-you-mean among its indices.
-        if (Array.isArray(cur) && /^\d+$/.test(f) && Number(f) >= cur.length) {
+        if (Array.isArray(cur) && INDEX.test(f) && Number(f) >= cur.length) {
           const at = [root, ...fields.slice(0, i)].join(".");
           return fail(
             e.at,

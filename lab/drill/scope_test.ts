@@ -304,6 +304,9 @@ Deno.test(
       "ping.replies.1200 does not exist: ping.replies had 1200 items in this run",
     );
     assert.equal(past.error.hint, "read an index from 0 to 1199");
+    // An index with a leading zero is no index: `01` read the run's reply 1 from a long run and
+    // failed on a short one (a list has no key "01").
+    assert.equal(read("ping.replies.01.seq == 2").ok, false);
     // Read whole, it says what was kept, not "its 1000 items".
     const whole = read("ping.replies > 0");
     assert.ok(!whole.ok);
