@@ -62,9 +62,10 @@ const errOut = (text: string) => writeAll(Deno.stderr, encoder.encode(text));
 
 /**
  * The value of a `--seed` option (`vlab drill run`, `vlab up`): undefined when not given, else a
- * whole number 0..4294967295 written in decimal digits (as a topology's `seed`); anything else
- * (negative, fractional, hexadecimal, beyond 2^32 - 1) is a `bad-option` error that starts with
- * `Cannot ACTION:`.
+ * whole number 0..4294967295 written in decimal digits (as a topology's or a drill's `seed`; a
+ * leading zero is harmless here: `010` is 10); anything else (negative, fractional, beyond
+ * 2^32 - 1, or a seed in range in another notation, `0x10`, `0o10`, `1e3`, `+5`, whose hint then
+ * gives it in decimal) is a `bad-option` error that starts with `Cannot ACTION:`.
  *
  * @example
  * ```ts
@@ -77,10 +78,14 @@ export function parseSeedOption(text: string | undefined, action: string): numbe
   if (text === undefined) return undefined;
   const n = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n > 0xffff_ffff) {
+    const inRange = text.trim() !== "" && Number.isInteger(n) && n >= 0 && n <= 0xffff_ffff;
     throw new VlabError(
       "bad-option",
-      `Cannot ${action}: --seed must be a whole number from 0 to 4294967295, got ${quote(text)}`,
-      { hint: "Give a seed such as --seed 42" },
+      `Cannot ${action}: --seed must be a whole number from 0 to 4294967295 in decimal digits, ` +
+        `got ${quote(text)}`,
+      {
+        hint: inRange ? `Write it in decimal digits: --seed ${n}` : "Give a seed such as --seed 42",
+      },
     );
   }
   return n;

@@ -332,6 +332,7 @@ const EVERY_CODE: Record<string, string> = {
   "missing-key": "vms: {}\n",
   "wrong-type": "name: x\nvms: { a: { poll_us: fast } }\n",
   "leading-zero": "name: x\nvms: { a: { vsock: { cid: 010 } } }\n",
+  "seed-notation": "name: x\nseed: 0x10\nvms: {}\n",
   "unknown-value": "name: x\nvms: { a: { layout: spilt } }\n",
   "out-of-range": "name: x\nvms: { a: { memory: 1 } }\n",
   "bad-unit": "name: x\nvms: { a: { memory: 10 parsecs } }\n",

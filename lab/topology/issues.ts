@@ -48,6 +48,7 @@ export const PROBLEM_CODES: ReadonlyMap<string, string> = new Map([
   ["missing-key", "add it; docs/topology.md lists the required keys"],
   ["wrong-type", "docs/topology.md gives the type of every key"],
   ["leading-zero", "write the integer without its leading zero (0o10 for octal)"],
+  ["seed-notation", "write the seed in decimal digits, as --seed takes it"],
   ["unknown-value", "docs/topology.md lists the allowed values"],
   ["out-of-range", "docs/topology.md gives the range of every key"],
   ["bad-unit", 'write a value with its unit, such as "16MiB", "10ms", "1%" or "100mbit"'],

@@ -3,7 +3,9 @@
  * the decimal 10, where YAML 1.1 tools (PyYAML, older linters and generators) take it as the
  * octal 8 (and `09` as a string). The same file meant two numbers, so it is refused with the
  * spellings that mean one: `10`, or `0o10` for octal, as `yes` and `1_500` get theirs. One that
- * means the same number to both (`05`, `007`, `00`) is taken.
+ * means the same number to both (`05`, `007`, `00`) is taken. A `seed` (a topology's, a drill's)
+ * is written in decimal digits only, as `--seed` takes it: `0x10`, `0o10`, `1e3` and `+5` are
+ * refused (`seed-notation`) with the decimal spelling.
  *
  * Who calls it: the topology loader (`load.ts`) and the drill loader (`../drill/load.ts`), on
  * the parsed document, beside the schema's checks (a key that takes no number reports its own
@@ -65,11 +67,15 @@ function issueOf(
 ): TopologyIssue | null {
   if (typeof node.value !== "number" || node.type !== "PLAIN") return null;
   const key = [...path].reverse().find((s) => typeof s === "string") ?? "the value";
-  const problem = leadingZeroProblem(String(key), node.source ?? "");
+  const written = node.source ?? "";
+  const leading = leadingZeroProblem(String(key), written);
+  // The document's `seed` (a drill's own, or its inline topology's).
+  const seed = path.length <= 2 && path[path.length - 1] === "seed";
+  const problem = leading ?? (seed ? seedNotationProblem(node.value, written) : null);
   if (problem === null) return null;
   const at = node.range == null ? null : lineCounter.linePos(node.range[0]);
   return {
-    code: "leading-zero",
+    code: leading !== null ? "leading-zero" : "seed-notation",
     path: formatPath(path),
     line: at?.line ?? null,
     column: at?.col ?? null,
@@ -107,9 +113,27 @@ export function leadingZeroProblem(
     message: `${key} ${written} is written with a leading zero, which YAML 1.1 tools read as ${
       octal ? `octal (${octalValue})` : "a string"
     } and vlab (YAML 1.2) as ${decimal}`,
-    // YAML 1.2's octal (`0o10`) takes no sign.
-    hint: octal && octalValue !== decimal && sign !== "-"
+    // YAML 1.2's octal (`0o10`) takes no sign; a seed takes decimal digits only.
+    hint: octal && octalValue !== decimal && sign !== "-" && key !== "seed"
       ? `write ${key}: ${digits} (or ${key}: 0o${digits} for octal ${octalValue})`
       : `write ${key}: ${decimal}`,
+  };
+}
+
+/**
+ * A seed in range written otherwise than in decimal digits (`0x10`, `0o10`, `1e3`, `+5`, which
+ * YAML reads as numbers): refused with its decimal spelling, as `--seed` refuses them. A value out
+ * of range or not whole is the schema's problem, not this one.
+ */
+function seedNotationProblem(
+  value: number,
+  written: string,
+): { message: string; hint: string } | null {
+  if (/^[0-9]+$/.test(written) || !Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
+    return null;
+  }
+  return {
+    message: `seed ${written} is not written in decimal digits`,
+    hint: `write seed: ${value}, as --seed takes it`,
   };
 }
