@@ -6,7 +6,8 @@
  * moves frames) is refused, counted and reported, and `a` recovers; a broken ring of `a` ends
  * the connection (`b` sees its link go down), `a` resets its NIC and `b` serves the new one;
  * a crash of `b`'s device worker leaves `a`'s rings intact; `b`'s driver resetting its own device
- * (a guest bug of `b`) takes `a`'s link down and up with `a`'s rings intact.
+ * (a guest bug of `b`) takes `a`'s link down and up with `a`'s rings intact; what `b`'s own
+ * workload sends on its timer after `partition()` returned meets the cut.
  */
 
 import assert from "node:assert/strict";
@@ -15,6 +16,7 @@ import { peerServing, VhostPciCounter } from "../devices/vhost_pci/mod.ts";
 import type { Lab } from "../lab/lab.ts";
 import { LAB_TEST, waitForValue } from "../lab/testing.ts";
 import { RegFileWord } from "../devices/virtio/mmio.ts";
+import { NetCounter } from "../devices/net/metrics.ts";
 import { deviceControl } from "../lab/wire/control.ts";
 import { DoorbellWord } from "../lab/wire/doorbell.ts";
 import type { PingResult } from "../lab/guest/workloads/ping.ts";
@@ -460,6 +462,58 @@ Deno.test({
         lab.links.heal();
         assert.equal(await once("a", "10.0.0.2"), 1, `round ${round}: healed at once`);
       }
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "vhost-pci: what b's own workload sends on its timer after partition() returned meets the cut",
+  ...LAB_TEST,
+  fn: async () => {
+    // b's sends go straight into a's receiveq from b's stack (no ring, no device worker): a
+    // workload on its own timer sent under the old cuts until b's event loop read the message,
+    // where every other producer takes no frame while a control message is pending.
+    const lab = await start("none");
+    try {
+      assert.equal(await ping(lab, 1), 1); // each side knows the other's MAC: no ARP in the way
+      const aNic = deviceControl(lab.controlOf(0), lab.plan.vms[0].control.devices[0])
+        .deviceCounters;
+      // An RX chain of a is popped as b writes a frame into it (one chain a frame here).
+      const crossed = () => aNic[NetCounter.rxChainsPopped];
+      const cut = () => bCounters(lab)[VhostPciCounter.partitionDropped];
+      // Long enough for the rounds on a loaded machine; stopped after them.
+      const stopFlood = new AbortController();
+      const flood = (await lab.spawn("b", ["udp-flood", "10.0.0.1", "-r", "20000", "-t", "20"], {
+        signal: stopFlood.signal,
+      })).result;
+      // Five rounds (each one took some of b's timer sends through the old cuts, or none).
+      const late: number[] = [];
+      for (let round = 0; round < 5; round++) {
+        const from = crossed();
+        await waitForValue(
+          `round ${round}: b's flood reaching a`,
+          () => crossed() - from >= 100 || null,
+        );
+        assert.ok(lab.links.partition(["b"], ["a"], true).ok);
+        const at = crossed();
+        const cutAt = cut();
+        await waitForValue(
+          `round ${round}: b's flood meeting the cut`,
+          () => cut() - cutAt >= 100 || null,
+        );
+        late.push(crossed() - at);
+        lab.links.heal();
+      }
+      // At most the frame b was writing as partition() returned (past its check, not yet in a's
+      // ring); the old code let b's timer sends through until the message's turn.
+      assert.ok(late.every((n) => n <= 1), `frames that crossed after partition(): ${late.join()}`);
+      stopFlood.abort();
+      const r = await flood;
+      assert.ok(r.ok, r.ok ? "" : r.message);
+      assert.equal(await ping(lab, 1), 1);
     } finally {
       await lab.stop();
     }

@@ -83,6 +83,9 @@ export class VhostPciLink implements NetInterface {
   lastRxKicks = 0;
   /** `a` added RX buffers while `b` armed its RX kicks. */
   rxRetry = false;
+  /** A send found a control message pending: its writers wait until the loop has read it. */
+  gateHeld = false;
+  readonly #gate: ControlGate;
   /**
    * `b` armed `a`'s TX kicks before it slept (nothing was pending): until `a` kicks again
    * (`lastTxKicks` moves), `b` does not look at `a`'s transmitq. `b`'s worker also wakes for its
@@ -138,6 +141,7 @@ export class VhostPciLink implements NetInterface {
     this.ip = spec.ip;
     this.prefix = spec.prefix;
     this.mtu = spec.mtu;
+    this.#gate = gate;
     // Frames copied to and from `a`'s buffers sit at their phase, so the copies run word by word.
     this.#scratch = bytesAtPhase(spec.mtu + 14, NET_FRAME_PHASE);
     let reserved: Uint8Array | null = null;
@@ -180,6 +184,18 @@ export class VhostPciLink implements NetInterface {
   sendWith(len: number, fill: (buf: Uint8Array) => void, csum = 0): boolean {
     const be = this.backend;
     if (be === null || !be.up || len > this.#scratch.length) return false;
+    // A control message posted to this worker and not read yet (a partition, this link set down
+    // or up): the frame is not taken now. The stack holds it in its backlog (or its sender waits
+    // for room, as at a full ring) until the loop has read the message and wakes the writers
+    // (`serve`): it then meets the new state, as a frame of a's transmitq does (`held`). A
+    // workload sending on its own timer went under the old cuts until the message's turn.
+    if (this.#gate.pending()) {
+      if (!this.gateHeld) {
+        this.gateHeld = true;
+        this.wake();
+      }
+      return false;
+    }
     // A section of `b`'s generation, once per burst: a crashed `b`'s workload writes nothing
     // into `a`'s buffers and rings, which `b`'s successor serves.
     if (!this.fence.enterBurst()) return false;
@@ -388,6 +404,11 @@ async function start(
       }
       // A partial checksum from a is trusted, as a NIC with GUEST_CSUM hands it up (NEEDS_CSUM).
       stack?.input(link.ifIndex, frame, link.partial[i]);
+    }
+    // A send waited for a control message (`sendWith`): read now, its writers go on under it.
+    if (link.gateHeld && !ctx.gate.pending()) {
+      link.gateHeld = false;
+      stack?.onWritable(link.ifIndex);
     }
     // The stack's answers (and a workload's frames) went into a's receiveq: publish them.
     if (link.pendingRx) {
