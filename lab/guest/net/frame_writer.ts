@@ -8,27 +8,14 @@
  * copy while ARP resolves). It runs on the guest worker's thread and allocates nothing per
  * frame: every header is written from reused objects.
  *
- * A UDP datagram whose checksum the NIC completes (`offloadChecksum`) and whose addresses, ports
- * and length are those of the one before (a flood, a stream of replies) copies its 42 header bytes
- * from a template built by the same writers, and writes only its IPv4 identification and header
- * checksum: a 64-byte flood spent a third of the stack's time writing headers field by field.
- *
  * @module
  */
 
 import { ETH_HEADER_LEN, EtherType, writeEthernetHeader } from "./ethernet.ts";
 import { ICMP_ECHO_HEADER_LEN, writeIcmpEcho } from "./icmp.ts";
-import {
-  foldChecksum,
-  IPV4_HEADER_LEN,
-  Ipv4Offset,
-  readU16,
-  writeIpv4Header,
-  writeU16,
-} from "./ipv4.ts";
+import { IPV4_HEADER_LEN, writeIpv4Header } from "./ipv4.ts";
 import { UDP_HEADER_LEN, UdpOffset, writeUdp } from "./udp.ts";
 import { partialChecksum } from "../../../devices/net/checksum.ts";
-import { copyBytes } from "../../../devices/memory/copy.ts";
 import type { UdpPayload } from "./api.ts";
 
 /**
@@ -82,13 +69,6 @@ export class FrameWriter {
   #ipId: number;
   /** The next `fill` leaves a UDP checksum partial (`offloadChecksum`). */
   #partial = false;
-  /**
-   * The last partial-checksum UDP frame's headers (identification and header checksum 0): its
-   * addresses and length, ports, and its IPv4 header's sum without those two fields. Its own
-   * buffer, so word copies from it are aligned.
-   */
-  readonly #udpTemplate = new Uint8Array(FRAME_HEADERS + UDP_HEADER_LEN);
-  readonly #templateOf = { src: -1, dst: -1, l4Len: -1, srcPort: -1, dstPort: -1, sum: 0 };
 
   /** A writer whose first IPv4 identification is `ipId` (16 bits). */
   constructor(ipId: number) {
@@ -214,12 +194,6 @@ export class FrameWriter {
    * ```
    */
   readonly fill = (buf: Uint8Array): void => {
-    if (this.#partial && this.#l4Writer === this.#writeUdp) this.#fillUdpFromTemplate(buf);
-    else this.#fillFields(buf);
-  };
-
-  /** Write every header field by field (see `fill`). */
-  #fillFields(buf: Uint8Array): void {
     const tx = this.#tx;
     const eth = this.#ethOut;
     eth.dst = tx.dstMac;
@@ -234,62 +208,7 @@ export class FrameWriter {
     this.#ipId = (this.#ipId + 1) & 0xffff;
     writeIpv4Header(buf, ETH_HEADER_LEN, h);
     this.#l4Writer(buf, FRAME_HEADERS);
-  }
-
-  /**
-   * A partial-checksum UDP frame: its headers copied from the template (rebuilt first if this
-   * frame's differ), then its identification and IPv4 header checksum.
-   */
-  #fillUdpFromTemplate(buf: Uint8Array): void {
-    const t = this.#udpTemplate;
-    const k = this.#templateOf;
-    const tx = this.#tx;
-    const u = this.#udpOut;
-    if (
-      k.src !== tx.src || k.dst !== tx.dst || k.l4Len !== tx.l4Len || k.srcPort !== u.srcPort ||
-      k.dstPort !== u.dstPort || !macAt(t, 0, tx.dstMac) || !macAt(t, 6, tx.srcMac)
-    ) this.#buildUdpTemplate();
-    const p = this.#udpPayload;
-    if (p instanceof Uint8Array) buf.set(p, FRAME_HEADERS + UDP_HEADER_LEN);
-    else p.fill(buf, FRAME_HEADERS + UDP_HEADER_LEN);
-    copyBytes(buf, 0, t, 0, t.length);
-    const id = this.#ipId;
-    this.#ipId = (id + 1) & 0xffff;
-    writeU16(buf, ETH_HEADER_LEN + Ipv4Offset.id, id);
-    writeU16(buf, ETH_HEADER_LEN + Ipv4Offset.checksum, foldChecksum(k.sum + id));
-  }
-
-  /** Write the current frame's headers into the template, by the same writers as `#fillFields`. */
-  #buildUdpTemplate(): void {
-    const t = this.#udpTemplate;
-    const tx = this.#tx;
-    const eth = this.#ethOut;
-    eth.dst = tx.dstMac;
-    eth.src = tx.srcMac;
-    writeEthernetHeader(t, eth);
-    const h = this.#ipOut;
-    h.src = tx.src;
-    h.dst = tx.dst;
-    h.protocol = tx.protocol;
-    h.totalLength = IPV4_HEADER_LEN + tx.l4Len;
-    h.id = 0;
-    writeIpv4Header(t, ETH_HEADER_LEN, h);
-    const u = this.#udpOut;
-    u.length = tx.l4Len;
-    u.src = tx.src;
-    u.dst = tx.dst;
-    writeUdp(t, FRAME_HEADERS, u, true);
-    writeU16(t, ETH_HEADER_LEN + Ipv4Offset.checksum, 0);
-    let sum = 0;
-    for (let i = 0; i < IPV4_HEADER_LEN; i += 2) sum += readU16(t, ETH_HEADER_LEN + i);
-    const k = this.#templateOf;
-    k.src = tx.src;
-    k.dst = tx.dst;
-    k.l4Len = tx.l4Len;
-    k.srcPort = u.srcPort;
-    k.dstPort = u.dstPort;
-    k.sum = sum;
-  }
+  };
 
   readonly #writeUdp = (buf: Uint8Array, off: number): void => {
     const p = this.#udpPayload;
@@ -315,10 +234,4 @@ export class FrameWriter {
     }
     writeIcmpEcho(buf, off, m);
   };
-}
-
-/** Whether `buf[at…at+6)` holds `mac`. */
-function macAt(buf: Uint8Array, at: number, mac: Uint8Array): boolean {
-  for (let i = 0; i < 6; i++) if (buf[at + i] !== mac[i]) return false;
-  return true;
 }
