@@ -13,7 +13,10 @@
  * paused in between). The drain therefore hands on only the records older than
  * {@linkcode CAPTURE_HOLD_MS} and keeps the newer ones for the next drain, where a late record of
  * the other direction is merged in before them: the timeline holds unless a worker sat longer than
- * that between stamping and publishing. The last drain hands on everything.
+ * that between stamping and publishing. The last drain hands on everything. A reader that leaves
+ * while others read gets what is kept back for them at once (its last frames); one that joins
+ * while others read gets none of the records kept back from before it joined (a record stamped
+ * no later than the newest of them is one of those, even one its worker publishes later).
  *
  * @module
  */
@@ -84,6 +87,12 @@ export class LinkCapture {
   readonly #intervalMs: number;
   readonly #readers = new Set<CaptureReader>();
   readonly #onEnd = new Map<CaptureReader, CaptureEnd | null>();
+  /**
+   * For a reader that joined while others read, the newest record's stamp then (µs): the records
+   * kept back for the others, up to that one, are none of its frames. -Infinity for one that
+   * enabled the taps, or that joined when nothing was kept back.
+   */
+  readonly #since = new Map<CaptureReader, number>();
   #timer: ReturnType<typeof setInterval> | undefined;
   /** Merged records too new to hand on yet (see the module doc), in time order. */
   #pending: Uint8Array = new Uint8Array(0);
@@ -126,6 +135,8 @@ export class LinkCapture {
     // A function object per call: the same callback added twice is two readers.
     const entry: CaptureReader = (records) => reader(records);
     this.#onEnd.set(entry, onEnd ?? null);
+    if (this.#readers.size > 0) this.#collect(); // what came before it, kept back for the others
+    this.#since.set(entry, this.#readers.size === 0 ? -Infinity : lastStampUs(this.#pending));
     if (this.#readers.size === 0) {
       this.#pending = new Uint8Array(0); // kept back for readers that have all left
       for (const t of this.#taps) t.setEnabled(true);
@@ -139,9 +150,16 @@ export class LinkCapture {
         this.#timer = undefined;
         for (const t of this.#taps) t.setEnabled(false);
         this.#drain(true); // the last frames, to the last reader
+      } else {
+        // Its last frames too, kept back for the others as well: they were held for the hold
+        // (50 ms) and then went to the others only, so a capture that ended while another of
+        // the link ran lacked its last 50 ms of frames.
+        this.#collect();
+        this.#deliver([entry], this.#pending);
       }
       this.#readers.delete(entry);
       this.#onEnd.delete(entry);
+      this.#since.delete(entry);
     };
   }
 
@@ -155,6 +173,7 @@ export class LinkCapture {
     const ends = [...this.#readers].map((r) => this.#onEnd.get(r));
     this.#readers.clear();
     this.#onEnd.clear();
+    this.#since.clear();
     for (const end of ends) endCapture(end ?? null);
   }
 
@@ -163,30 +182,44 @@ export class LinkCapture {
     // Everything pending: a drain that took a fixed share (it took 1 MiB) lets a fast link (a
     // vsock stream's 64 KiB packets at 100 MB/s) fill its tap between drains, and the capture
     // drops what the link delivered.
+    this.#collect();
+    const all = this.#pending;
+    const cut = last ? all.length : recordsUpTo(all, this.#nowUs() - this.#holdUs);
+    const merged = all.subarray(0, cut);
+    this.#pending = cut === all.length ? new Uint8Array(0) : all.slice(cut);
+    if (merged.length === 0) return;
+    this.#deliver([...this.#readers], merged);
+    this.#idleWithoutReaders();
+  }
+
+  /** Move what the taps hold into the pending records, in time order. */
+  #collect(): void {
     // Both heads first: a drain of 16 MiB of vsock records takes milliseconds, and the reverse
     // tap's records published meanwhile came out ahead of older forward ones (6 ms back in time).
     const heads = this.#taps.map((t) => t.head());
-    const all = this.#merge(
+    this.#pending = this.#merge(
       this.#pending,
       this.#merge(
         this.#taps[0].drain(this.#taps[0].capacity, heads[0]),
         this.#taps[1].drain(this.#taps[1].capacity, heads[1]),
       ),
     );
-    const cut = last ? all.length : recordsUpTo(all, this.#nowUs() - this.#holdUs);
-    const merged = all.subarray(0, cut);
-    this.#pending = cut === all.length ? new Uint8Array(0) : all.slice(cut);
-    if (merged.length === 0) return;
-    for (const reader of [...this.#readers]) {
+  }
+
+  /** Hand `records` to `readers`, each only those newer than what came before it joined. */
+  #deliver(readers: readonly CaptureReader[], records: Uint8Array): void {
+    for (const reader of readers) {
+      const since = this.#since.get(reader) ?? -Infinity;
+      const own = since === -Infinity ? records : records.subarray(recordsUpTo(records, since));
+      if (own.length === 0) continue;
       try {
-        const r: unknown = reader(merged);
+        const r: unknown = reader(own);
         // An async reader's rejection is its throw (it was an unhandled rejection).
         if (r instanceof Promise) r.catch((e) => this.#failed(reader, e));
       } catch (e) {
         this.#failed(reader, e);
       }
     }
-    this.#idleWithoutReaders();
   }
 
   /**
@@ -202,6 +235,7 @@ export class LinkCapture {
     const end = this.#onEnd.get(reader) ?? null;
     this.#readers.delete(reader);
     this.#onEnd.delete(reader);
+    this.#since.delete(reader);
     endCapture(end, { error });
     this.#idleWithoutReaders();
   }
@@ -214,6 +248,16 @@ export class LinkCapture {
       for (const t of this.#taps) t.setEnabled(false);
     }
   }
+}
+
+/** The last record's stamp, µs (the newest: records are in time order), or -Infinity for none. */
+function lastStampUs(records: Uint8Array): number {
+  const v = new DataView(records.buffer, records.byteOffset, records.byteLength);
+  let last = -Infinity;
+  for (let at = 0; at + 16 <= records.length; at += 16 + v.getUint32(at + 8, true)) {
+    last = v.getUint32(at, true) * 1e6 + v.getUint32(at + 4, true);
+  }
+  return last;
 }
 
 /** The byte length of the records of `records` (in time order) stamped at `us` or before. */

@@ -204,6 +204,36 @@ Deno.test("a record its worker published late still comes out in time order: the
   assert.deepEqual(times, [1_000_010, 1_000_020, 1_059_000]);
 });
 
+Deno.test("a capture beside another of its link gets its own frames: none from before it began, all up to its end", () => {
+  // The captures of a link share one drain that keeps the newest records back (the hold): one
+  // that ended while another ran lacked the frames kept back then (its last 50 ms), and one that
+  // began while another ran got the frames kept back from before it began (a ping's previous
+  // reply, in lab.capture with a signal). No drain timer runs here: joins and leaves alone.
+  const { taps, writers } = linkTaps();
+  const frame = new Uint8Array(60);
+  const capture = new LinkCapture(taps, mergePcapRecords, 60_000, { nowUs: () => 1_000_000 });
+  const stamps = (into: number[]) => (r: Uint8Array) => {
+    const dv = new DataView(r.buffer, r.byteOffset, r.byteLength);
+    for (let at = 0; at + 16 <= r.length; at += 16 + dv.getUint32(at + 8, true)) {
+      into.push(dv.getUint32(at, true) * 1e6 + dv.getUint32(at + 4, true));
+    }
+  };
+  const first: number[] = [];
+  const second: number[] = [];
+  const stopFirst = capture.add(stamps(first));
+  assert.ok(writers[0].capture(frame, { tsUs: 1_000_010, direction: 0 }));
+  const stopSecond = capture.add(stamps(second));
+  // The reverse worker stamped a frame before the second capture began and publishes it after.
+  assert.ok(writers[1].capture(frame, { tsUs: 1_000_005, direction: 1 }));
+  assert.ok(writers[1].capture(frame, { tsUs: 1_000_030, direction: 1 }));
+  stopFirst();
+  assert.deepEqual(first, [1_000_005, 1_000_010, 1_000_030], "every frame up to its end");
+  assert.ok(writers[0].capture(frame, { tsUs: 1_000_040, direction: 0 }));
+  stopSecond(); // the last reader: the last drain
+  assert.deepEqual(second, [1_000_030, 1_000_040], "none from before it began");
+  assert.equal(capture.readers, 0);
+});
+
 Deno.test("a reader that throws gets no more frames and its error reaches its onEnd, or is reported", async () => {
   // A script's capture callback that threw was dropped without a word: its frames went missing.
   const reported: unknown[] = [];
