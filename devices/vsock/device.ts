@@ -259,6 +259,7 @@ export class VsockDevice implements VirtioDeviceModel {
   /** The driver wrote 0 to Status: every connection is reset toward the backend. */
   reset(): void {
     this.dropConnections();
+    this.dropKept();
     this.clearQueues();
     if (this.wasActive) this.resetSince = true;
   }
@@ -269,6 +270,7 @@ export class VsockDevice implements VirtioDeviceModel {
    */
   transportReset(): void {
     this.dropConnections();
+    this.dropKept();
     this.inbox.clear();
     this.eventPending = true;
     this.pump();
@@ -602,6 +604,18 @@ export class VsockDevice implements VirtioDeviceModel {
     }
     this.track.clear();
     this.c[VsockCounter.connections] = 0;
+  }
+
+  /**
+   * Forget the packet kept for a full backend: its connection was just reset (an RST to the
+   * backend went before it), so sent after that RST it would reach a peer that drops it. Its
+   * chain was completed when it was taken; counted as a TX packet the transport reset left
+   * unsent (`restartDropped`).
+   */
+  private dropKept(): void {
+    if (this.kept === null) return;
+    this.kept = null;
+    this.c[VsockCounter.restartDropped]++;
   }
 
   private clearQueues(): void {

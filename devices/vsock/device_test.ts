@@ -485,6 +485,44 @@ for (const layout of ["split", "packed"] as const) {
     assert.deepEqual(usedTx(r), [1]);
   });
 
+  for (const how of ["transport reset", "device reset"] as const) {
+    Deno.test(`a packet kept for a full backend is dropped by a ${how}, not sent after its RST [${layout}]`, () => {
+      let room = Infinity;
+      const r = rig({
+        backend: {
+          send(h, p) {
+            if (room <= 0) return false;
+            room--;
+            r.sent.push({ h: { ...h }, payload: p.slice() });
+            return true;
+          },
+        },
+      });
+      establish(r, 4096);
+      r.sent.length = 0;
+      usedTx(r);
+      room = 0;
+      postTx(r, [raw(hdr({ op: VsockOp.RW, len: 300 }), 300)]);
+      assert.deepEqual({ ...r.device.transmit(8) }, { sent: 0, dropped: 0, blocked: true });
+      room = Infinity;
+      if (how === "transport reset") r.device.transportReset();
+      else {
+        r.device.reset();
+        const bits: number[] = [Feature.VERSION_1, Feature.EVENT_IDX];
+        if (layout === "packed") bits.push(Feature.RING_PACKED);
+        const act = r.device.activate({
+          negotiated: featureSet(bits),
+          queues: [r.rx.device, r.tx.device, r.ev.device],
+        });
+        assert.ok(act.ok);
+      }
+      r.device.transmit(8);
+      assert.deepEqual(r.sent.map((p) => p.h.op), [VsockOp.RST], "the RST only, no RW after it");
+      assert.equal(c(r, "txPackets"), 1, "the REQUEST only");
+      assert.equal(c(r, "restartDropped"), 1);
+    });
+  }
+
   Deno.test(`an RX buffer the queue refuses is not written, the packet not live [${layout}]`, () => {
     const r = rig();
     const q = refusePushes(r.rx.device, 1);

@@ -64,7 +64,10 @@ export const VsockCounter = {
   rxBadSlot: 26,
   /** Connections reset because the peer's device worker restarted (its `peerResetNotice`). */
   peerResets: 27,
-  /** TX packets in flight at a backend restart, completed unsent (the transport was reset). */
+  /**
+   * TX packets completed unsent because the transport was reset: in flight at a backend restart,
+   * or kept for a full backend at a transport reset or a device reset (their connection was reset).
+   */
   restartDropped: 28,
   /**
    * Packets from the link discarded because the device was not live (no driver yet, being
