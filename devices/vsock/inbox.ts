@@ -367,20 +367,28 @@ export class GuestInbox {
           this.res.broken = stripFatal(r.error);
           return null;
         }
-        this.c[VsockCounter.rxBadChain]++;
-        if (q.push(r.error.chain, 0).ok) this.res.pushed++;
+        if (this.returnBad(q, r.error.chain)) this.res.pushed++;
         continue;
       }
       const chain = r.value;
       if (chain === null) return null;
       if (chain.writableBytes <= VSOCK_HDR_SIZE) {
-        this.c[VsockCounter.rxBadChain]++;
-        if (q.push(chain, 0).ok) this.res.pushed++;
+        if (this.returnBad(q, chain)) this.res.pushed++;
         continue;
       }
       return chain;
     }
     return null;
+  }
+
+  /**
+   * Return an unusable RX chain empty; false when the queue refused it (a chain no longer the
+   * device's: then it is not counted, so `rxBadChain` counts the bad chains published).
+   */
+  private returnBad(q: DeviceQueue, chain: DescriptorChain): boolean {
+    if (!q.push(chain, 0).ok) return false;
+    this.c[VsockCounter.rxBadChain]++;
+    return true;
   }
 }
 

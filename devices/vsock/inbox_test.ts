@@ -10,7 +10,7 @@ import {
   VsockType,
 } from "./header.ts";
 import { GuestInbox, type PendingPacket } from "./inbox.ts";
-import { VSOCK_COUNTER_COUNT } from "./metrics.ts";
+import { VSOCK_COUNTER_COUNT, VsockCounter } from "./metrics.ts";
 
 /** Where the test's RX buffers sit in guest memory, 4 KiB apart. */
 const RX_GPA = 0x10000;
@@ -112,5 +112,28 @@ Deno.test("a packet that waits for RX buffers is kept at its source's phase, byt
     assert.deepEqual(got.map((p) => p.h.len), [10, 36], `phase ${k}`);
     assert.deepEqual(got.flatMap((p) => p.payload), want, `phase ${k}: the stream as put`);
     assert.equal(r.box.length, 0);
+  }
+});
+
+Deno.test("an unusable RX buffer the queue refuses to take back is not counted rxBadChain", () => {
+  // Before, rxBadChain was counted before the push whose result decided whether the chain was
+  // returned at all: a refused one (no longer the device's) was counted as a bad chain returned.
+  for (const refuse of [false, true]) {
+    const r = rig();
+    const c = new Float64Array(VSOCK_COUNTER_COUNT);
+    const box = new GuestInbox(r.mem.u8, c);
+    postRx(r, VSOCK_HDR_SIZE); // no room for a byte of payload: unusable
+    postRx(r, VSOCK_HDR_SIZE + 100);
+    const q = r.rx.device as { push: typeof r.rx.device.push };
+    const push = q.push;
+    let refusals = refuse ? 1 : 0;
+    q.push = (chain, written) =>
+      refusals-- > 0
+        ? { ok: false, error: { kind: "not-in-flight", id: chain.id } }
+        : push.call(r.rx.device, chain, written);
+    const res = box.put(r.rx.device, rw(5), new Uint8Array(5));
+    q.push = push;
+    assert.equal(c[VsockCounter.rxBadChain], refuse ? 0 : 1, `refused: ${refuse}`);
+    assert.equal(res.pushed, refuse ? 0 : 1, `refused: ${refuse}`);
   }
 });
