@@ -620,8 +620,7 @@ export class NetDevice implements VirtioDeviceModel {
         }
         c[NetCounter.rxChainsPopped]++;
         if (e.chain.indirect) c[NetCounter.rxIndirectChains]++;
-        c[NetCounter.rxBadChain]++;
-        this.pushRx(q, e.chain, 0);
+        if (this.pushRx(q, e.chain, 0)) c[NetCounter.rxBadChain]++;
         continue;
       }
       const chain = r.value;
@@ -631,8 +630,7 @@ export class NetDevice implements VirtioDeviceModel {
       if (chain.writableBytes < NET_HDR_SIZE || chain.readable.length > 0) {
         // A buffer that cannot even hold the header (virtio 1.2 §5.1.6.3.1), or with a
         // device-readable part (A8: RX buffers are device-writable only): return it empty.
-        c[NetCounter.rxBadChain]++;
-        this.pushRx(q, chain, 0);
+        if (this.pushRx(q, chain, 0)) c[NetCounter.rxBadChain]++;
         continue;
       }
       this.held[(this.heldHead + this.heldCount) % this.held.length] = chain;

@@ -507,6 +507,26 @@ for (const layout of ["split", "packed"] as const) {
     }
   });
 
+  Deno.test(`an unusable RX chain the queue refuses to take back is not counted rxBadChain [${layout}]`, () => {
+    // Before, rxBadChain was counted before the push, whatever the queue answered.
+    const r = rig({ layout, mrg: false, inOrder: false });
+    const buf = 0x700000;
+    assert.ok(r.rx.driver.add({ readable: [[buf, 16]], writable: [[buf + 16, 1526]] }, 7).ok);
+    r.rx.driver.publish();
+    r.driver.fillRx();
+    r.driver.flush();
+    const q = r.rx.device as { push: typeof r.rx.device.push };
+    const push = q.push;
+    q.push = (
+      chain,
+    ) => (q.push = push, { ok: false, error: { kind: "not-in-flight", id: chain.id } });
+    assert.equal(r.device.receive(frameOf(60, 0)), "delivered");
+    r.device.finish();
+    const c = readCounters(r.counters, NetCounter);
+    assert.equal(c.rxBadChain, 0);
+    assert.equal(c.rxUsedPublished, c.rxFrames + c.rxBadChain);
+  });
+
   Deno.test(`chains in the wrong direction are returned unused and counted (reliability A8) [${layout}]`, () => {
     const r = rig({ layout, mrg: false, inOrder: false });
     const buf = 0x700000;
