@@ -320,7 +320,8 @@ export class VsockDevice implements VirtioDeviceModel {
 
   /**
    * Forward up to `budget` TX chains to the backend. Stops early when the ring is empty, the
-   * backend is full (the chain is kept) or the replies for the guest fill their reserve.
+   * backend is full (the packet is kept, copied; its chain was returned) or the replies for the
+   * guest fill their reserve.
    */
   transmit(budget: number): VsockTxOutcome {
     const out = this.txOut;
