@@ -8,7 +8,7 @@
  */
 
 import { parseWorkload, USAGE } from "../lab/guest/workloads/args.ts";
-import { STDIN_SOURCE, topologyFileWarnings } from "../lab/topology/files.ts";
+import { readTopologyText, STDIN_SOURCE, topologyFileWarnings } from "../lab/topology/files.ts";
 import { Command } from "@commander-js/extra-typings";
 import { controlJson, type ExecAnswer, execCancellable, resolveLab } from "../lab/client.ts";
 import { PartialExecError, workloadCutError } from "../lab/errors.ts";
@@ -16,8 +16,9 @@ import { gapOfLine, HeadTail } from "../lab/guest/workloads/kept.ts";
 import { HeldLines } from "./exec_output.ts";
 import { EXEC_LINE_QUEUE_BYTES } from "../lab/server_exec.ts";
 import type { LabStatus } from "../lab/metrics.ts";
-import { isDrillFile, isDrillText, startAgain, topologyArg, upAgain } from "../lab/start_again.ts";
-import { type DrillIssue, formatDrillIssues, loadDrillFile, parseDrill } from "../lab/drill/mod.ts";
+import { startAgain, topologyArg, upAgain } from "../lab/start_again.ts";
+import { textFileKind } from "../lab/topology/text_kind.ts";
+import { type DrillIssue, formatDrillIssues, parseDrill } from "../lab/drill/mod.ts";
 import type { Drill } from "../lab/drill/types.ts";
 import { DRILL_FILE } from "../lab/drill/input.ts";
 import type { Result } from "../devices/base/result.ts";
@@ -758,7 +759,7 @@ function validateCommand() {
             "Pipe a topology or a drill in (vlab validate - < drill.yaml), or give its path, such as drills/link-flap.yaml",
           kind: "pipe in a topology or a drill file (YAML text), for example drills/link-flap.yaml",
         });
-        if (isDrillText(text)) {
+        if (textFileKind(text) === "drill") {
           return await reportDrill(STDIN_SOURCE, await parseDrill(text, STDIN_SOURCE), json);
         }
         const r = parseTopology(text, STDIN_SOURCE);
@@ -766,13 +767,16 @@ function validateCommand() {
         return await reportTopology(STDIN_SOURCE, r, warnings, json);
       }
       const path = resolveTopologyPath(file);
-      const r = await loadTopologyFile(path);
-      // A drill is checked as `vlab drill run` would check it, its topology with it.
-      if (!r.ok && isWrongKind(r.error) && isDrillFile(path)) {
-        return await reportDrill(path, await loadDrillFile(path), json);
+      const text = await readTopologyText(path);
+      // A drill is checked as `vlab drill run` would check it, its topology with it. Its kind is
+      // seen first: the topology loader reports a YAML-level problem (an unknown tag, a
+      // duplicate key) before it knows the kind, and a drill's was judged a topology's.
+      if (text.ok && textFileKind(text.value) === "drill") {
+        return await reportDrill(path, await parseDrill(text.value, path), json);
       }
+      const r = text.ok ? parseTopology(text.value, path) : text;
       // Warnings of a valid file (a vhost-pci peer that sees all of the frontend's memory).
-      const warnings = r.ok ? await topologyFileWarnings(path, r.value) : [];
+      const warnings = r.ok && text.ok ? topologyWarnings(text.value, r.value) : [];
       await reportTopology(path, r, warnings, json);
     });
 }

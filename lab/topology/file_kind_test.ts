@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { vlabFileKind, vlabTextKind, wrongKindProblem } from "./file_kind.ts";
+import { textFileKind } from "./text_kind.ts";
 import { parseTopology, topologyFromObject } from "./load.ts";
 import { loadTopologyFile } from "./files.ts";
 import { loadDrillFile, parseDrill } from "../drill/load.ts";
@@ -36,6 +37,23 @@ Deno.test("vlabFileKind tells a topology, a drill, a report and the schema by th
   }
   assert.equal(wrongKindProblem("topology", "topology"), null);
   assert.equal(wrongKindProblem(null, "drill"), null);
+});
+
+Deno.test("textFileKind tells a file's kind whatever its YAML-level problems", () => {
+  // `vlab validate FILE` judged a drill with one of these as a topology.
+  const drills = [
+    DRILL + "assert:\n  - !p.received\n", // an unknown tag (an assertion that starts with !)
+    DRILL + "timeline: []\n", // a duplicate key
+    DRILL.replace("wait: 1s", "wait: *gone"), // an alias to nothing
+    DRILL.replace("wait: 1s", "wait: [1s"), // a syntax error below the top
+  ];
+  for (const text of drills) assert.equal(textFileKind(text), "drill", text);
+  assert.equal(textFileKind(TOPOLOGY + "name: y\n"), "topology");
+  assert.equal(textFileKind(REPORT), "report");
+  assert.equal(textFileKind("# Drill flap: PASS\n\n"), "markdown-report");
+  for (const text of ["", "text", "- a\n", "__proto__: { vms: 1 }\n", "{", "a: 1\n"]) {
+    assert.equal(textFileKind(text), null, JSON.stringify(text));
+  }
 });
 
 Deno.test("a drill read as a topology is one problem at its top, naming its topology and drill run", () => {
