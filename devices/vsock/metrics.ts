@@ -70,9 +70,10 @@ export const VsockCounter = {
    */
   restartDropped: 28,
   /**
-   * Packets from the link discarded because the device was not live (no driver yet, being
-   * reset, or stopped on an error), as a NIC that is down drops what reaches it, and RX buffers
-   * not written because the queue refused to take them back (a broken queue).
+   * Packets from the link or the host end (CID 2) discarded because the device was not live (no
+   * driver yet, being reset, or stopped on an error), as a NIC that is down drops what reaches
+   * it (their sender gets RST), and RX buffers not written because the queue refused to take
+   * them back (a broken queue).
    */
   rxNotLive: 29,
   /** Connections reset because a partition (`vlab partition`) came to cut their peer's CID. */

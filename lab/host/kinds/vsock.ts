@@ -175,9 +175,12 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
         // outside the loop's pass: a section of its own there (nested in a pass, it costs none).
         // enter/exit, not guard: a packet's delivery allocates no closure.
         deliver: (hh, p) => {
-          if (!ctx.fence.enter()) return false;
+          if (!ctx.fence.enter()) return "busy";
           try {
-            return device.deliver(hh, p) !== "busy";
+            const outcome = device.deliver(hh, p);
+            // Not live: counted as the link's packets are; the host end RSTs its sender.
+            if (outcome === "not-live") ctl.deviceCounters[VsockCounter.rxNotLive]++;
+            return outcome;
           } finally {
             ctx.fence.exit();
           }

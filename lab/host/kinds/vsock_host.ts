@@ -29,6 +29,8 @@
 import {
   type Connection,
   type ConnectionState,
+  type DeliverOutcome,
+  rstFor,
   VSOCK_PORT_MAX,
   VsockCid,
   type VsockHeader,
@@ -50,8 +52,13 @@ export interface HostVsockOptions {
   path: string;
   /** The guest's CID. */
   guestCid: number;
-  /** Hand one packet to the device for the guest; false when it is full (retried later). */
-  deliver: (h: Readonly<VsockHeader>, payload: Uint8Array | null) => boolean;
+  /**
+   * Hand one packet to the device for the guest, as the device's `deliver` answers: `"busy"`
+   * keeps it (retried later); `"not-live"` (no driver, a broken queue, an RX buffer the queue
+   * refused) means it never reached the guest, and its sender gets RST, as a packet from the
+   * link that finds the device not live does.
+   */
+  deliver: (h: Readonly<VsockHeader>, payload: Uint8Array | null) => DeliverOutcome;
   /** Wake the worker's loop (a packet is queued, or credit was returned). */
   wake: () => void;
   /** Clock in ms (REQUEST and close deadlines). */
@@ -103,7 +110,7 @@ class Signal {
  * ```ts ignore
  * import { HostVsock } from "./vsock_host.ts";
  * const host = new HostVsock({ path: "/tmp/lab/a/vsock.sock", guestCid: 3,
- *   deliver: (h, p) => device.deliver(h, p) !== "busy", wake, now: () => performance.now() });
+ *   deliver: (h, p) => device.deliver(h, p), wake, now: () => performance.now() });
  * // in the worker's pump: host.pump(); for a guest packet to CID 2: host.handle(h, payload)
  * ```
  */
@@ -126,7 +133,14 @@ export class HostVsock {
     this.o = o;
     this.sockets = new VsockSockets({
       cid: VsockCid.HOST,
-      sink: { send: (h, p) => o.deliver(h, p) },
+      sink: {
+        send: (h, p) => {
+          const r = o.deliver(h, p);
+          if (r === "busy") return false;
+          if (r === "not-live") this.notLive(h);
+          return true;
+        },
+      },
       now: o.now,
       counters: o.counters,
       maxConnections: o.maxConnections,
@@ -199,6 +213,22 @@ export class HostVsock {
     } catch {
       // The listener was closed.
     }
+  }
+
+  /**
+   * A packet of the host's that the device could not take (`"not-live"`): its connection gets
+   * the RST a guest that is not there would cause (a connect is refused, a stream is reset)
+   * instead of waiting for an answer that cannot come. Handled after the send that met it (a
+   * microtask): the socket table is in the middle of that send.
+   */
+  private notLive(h: Readonly<VsockHeader>): void {
+    if (h.op === VsockOp.RST) return; // never an RST for an RST
+    const rst = rstFor(h);
+    queueMicrotask(() => {
+      if (this.closed) return;
+      this.sockets.handle(rst, null);
+      this.o.wake();
+    });
   }
 
   /** A host-initiated connection: the CONNECT line, then the bridge. */

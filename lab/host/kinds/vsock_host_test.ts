@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { VsockOp } from "../../../devices/vsock/mod.ts";
 import { HostVsock, MAX_CONNECT_LINE, parseConnectLine } from "./vsock_host.ts";
 import { watchSocketModes } from "../unix_socket_testing.ts";
 
@@ -24,7 +25,7 @@ Deno.test("a host client refused at the connection limit is counted, not dropped
   const host = new HostVsock({
     path,
     guestCid: 3,
-    deliver: () => true,
+    deliver: () => "queued" as const,
     wake: () => {},
     now: () => performance.now(),
     maxConnections: 1,
@@ -73,7 +74,7 @@ Deno.test("a host end that closes after its successor listens leaves the success
   const options = {
     path,
     guestCid: 3,
-    deliver: () => true,
+    deliver: () => "queued" as const,
     wake: () => {},
     now: () => performance.now(),
   };
@@ -105,7 +106,7 @@ Deno.test("a host end's socket is never reachable by another user while it is pu
   const options = {
     path,
     guestCid: 3,
-    deliver: () => true,
+    deliver: () => "queued" as const,
     wake: () => {},
     now: () => performance.now(),
   };
@@ -121,6 +122,43 @@ Deno.test("a host end's socket is never reachable by another user while it is pu
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["vsock.sock"]);
   } finally {
     for (const h of hosts) h.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a host CONNECT whose REQUEST finds the device not live is refused at once, not left waiting", async () => {
+  // Before, the host end took the device's "not-live" for delivered: the REQUEST vanished and the
+  // client waited, with no OK, for a guest that never heard of it (its timeout runs only while
+  // the device is live).
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/vsock.sock`;
+  const offered: number[] = [];
+  const host = new HostVsock({
+    path,
+    guestCid: 3,
+    deliver: (h) => (offered.push(h.op), "not-live"),
+    wake: () => {},
+    now: () => performance.now(),
+  });
+  const client = await Deno.connect({ transport: "unix", path });
+  try {
+    await client.write(new TextEncoder().encode("CONNECT 5000\n"));
+    // Refused: the socket closes with no OK (bounded: the old code never closed it).
+    const read = client.read(new Uint8Array(16));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"waiting">((r) => timer = setTimeout(() => r("waiting"), 2000));
+    const n = await Promise.race([read, late]);
+    clearTimeout(timer);
+    assert.equal(n, null, "the client's socket was closed with no OK");
+    assert.deepEqual(offered, [VsockOp.REQUEST], "one REQUEST offered, no RST answered to the RST");
+    assert.equal(host.sockets.size, 0);
+  } finally {
+    try {
+      client.close();
+    } catch {
+      // Closed by the host.
+    }
+    host.close();
     Deno.removeSync(dir, { recursive: true });
   }
 });
