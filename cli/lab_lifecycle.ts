@@ -12,6 +12,7 @@ import { pauseUnlessAborted } from "../lab/pause.ts";
 import { controlJson, resolveLab, staleLabLine } from "../lab/client.ts";
 import { upAgain } from "../lab/start_again.ts";
 import { resolveTopologyPath } from "../lab/topology/mod.ts";
+import { dirname, isAbsolute, join } from "node:path";
 import { quote, shellArg } from "../devices/base/quote.ts";
 import { readBoundedText, type TextFileKind } from "../lab/topology/files.ts";
 import { MAX_TOPOLOGY_BYTES } from "../lab/topology/limits.ts";
@@ -247,7 +248,8 @@ export function downCommand() {
           hint: `Run \`vlab down ${arg}\` to stop that lab, or \`vlab down --all\` for every one`,
         });
       }
-      const name = arg === undefined ? undefined : await labNamedBy(arg);
+      const named = arg === undefined ? undefined : await labNamedBy(arg);
+      const name = named?.name;
       // A lab still starting cannot take the request yet, but it is what was asked to stop: wait
       // until it is up (its own ready timeout bounds that), then stop it as any other. It was
       // left running: `down --all` said "no lab is running", `down NAME` to run it again later.
@@ -270,11 +272,11 @@ export function downCommand() {
         : [{
           record: await resolveLab(name, "the lab name (`vlab down NAME`)", undefined, "stop")
             .catch((e) => {
-              // Named through its topology file: the message says which name the file gave.
-              if (!(e instanceof LabError) || e.code !== "no-lab" || arg === name) throw e;
+              // Named through a file: the message says which name the file gave.
+              if (!(e instanceof LabError) || e.code !== "no-lab" || !named?.from) throw e;
               throw new LabError(
                 "no-lab",
-                `No lab named ${quote(name)} (the name in ${quote(arg)}) is running`,
+                `No lab named ${quote(named.name)} (${named.from}) is running`,
                 e.hint,
               );
             }),
@@ -351,22 +353,42 @@ const DOWN_TOPOLOGY: TextFileKind = {
 };
 
 /**
- * The lab a `vlab down` argument names: a lab's name as given; a path (with a "/" or a ".",
- * which no lab name has) is a topology file, and the lab is the one its `name:` names, as `vlab
- * up FILE` named it. Only `name:` is read: a file edited since its lab started still stops it.
+ * The lab a `vlab down` argument names, and where that name came from (for the message when no
+ * such lab runs): a lab's name as given; a path (with a "/" or a ".", which no lab name has) is a
+ * topology file, and the lab is the one its `name:` names, as `vlab up FILE` named it. Only
+ * `name:` is read: a file edited since its lab started still stops it. A drill file (it has a
+ * `topology:`, which no topology file has) names the drill, not its lab: the lab is its
+ * topology's (a shipped name, a file relative to the drill's folder, or the inline map's `name:`),
+ * as `vlab drill run` starts it.
  */
-async function labNamedBy(arg: string): Promise<string> {
-  if (!arg.includes("/") && !arg.includes(".")) return arg;
-  const text = await readBoundedText(arg, DOWN_TOPOLOGY);
-  if (!text.ok) {
-    const hint = text.error.hint ?? DOWN_TOPOLOGY.kindHint;
-    throw new VlabError("topology-invalid", text.error.message, {
-      hint: hint.charAt(0).toUpperCase() + hint.slice(1),
-    });
+async function labNamedBy(arg: string): Promise<{ name: string; from: string | null }> {
+  if (!arg.includes("/") && !arg.includes(".")) return { name: arg, from: null };
+  const raw = await readTopologyLike(arg);
+  if (isPlainObject(raw) && raw.topology !== undefined) {
+    const t = raw.topology;
+    const from = `the topology of drill ${quote(arg)}`;
+    if (isPlainObject(t) && typeof t.name === "string") return { name: t.name, from };
+    if (typeof t === "string") {
+      const bare = !t.includes("/") && !t.includes(".y");
+      const path = bare ? resolveTopologyPath(t) : isAbsolute(t) ? t : join(dirname(arg), t);
+      if (!bare || path !== t) {
+        const named = await readTopologyLike(path);
+        if (isPlainObject(named) && typeof named.name === "string") {
+          return { name: named.name, from };
+        }
+      }
+    }
+    throw new VlabError(
+      "topology-invalid",
+      `Cannot tell which lab the drill ${quote(arg)} runs: its \`topology:\` names none`,
+      {
+        hint: "Give the lab's name instead (`vlab ls` lists the labs that run)",
+      },
+    );
   }
-  const doc = parseYamlDocument(text.value);
-  const raw = doc.ok ? doc.value.raw : null;
-  if (isPlainObject(raw) && typeof raw.name === "string") return raw.name;
+  if (isPlainObject(raw) && typeof raw.name === "string") {
+    return { name: raw.name, from: `the name in ${quote(arg)}` };
+  }
   throw new VlabError(
     "topology-invalid",
     `Cannot tell which lab ${quote(arg)} is: it has no \`name:\``,
@@ -375,6 +397,19 @@ async function labNamedBy(arg: string): Promise<string> {
         "(`vlab ls` lists the labs that run)",
     },
   );
+}
+
+/** The parsed YAML of the file at `path` (null when it does not parse); one line and a hint else. */
+async function readTopologyLike(path: string): Promise<unknown> {
+  const text = await readBoundedText(path, DOWN_TOPOLOGY);
+  if (!text.ok) {
+    const hint = text.error.hint ?? DOWN_TOPOLOGY.kindHint;
+    throw new VlabError("topology-invalid", text.error.message, {
+      hint: hint.charAt(0).toUpperCase() + hint.slice(1),
+    });
+  }
+  const doc = parseYamlDocument(text.value);
+  return doc.ok ? doc.value.raw : null;
 }
 
 /**

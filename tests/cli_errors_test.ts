@@ -902,15 +902,22 @@ Deno.test({
 Deno.test("vlab down of a lab that does not run says there is nothing to stop, not to start it", async () => {
   await inStateDir(async (env, dir) => {
     // Each hinted "Start it with `vlab up …`" (or "Start one with `vlab up`").
-    for (const args of [["down", "topologies/star.yaml"], ["down"]]) {
+    const expected = new Map([
+      // A topology file names the lab its `name:` names.
+      ["topologies/star.yaml", 'named "star" (the name in "topologies/star.yaml") '],
+      // A drill file's `name:` is the drill's: its lab is its topology's (shipped, inline). It
+      // said 'No lab named "link-flap" …', a lab no drill runs.
+      ["drills/link-flap.yaml", 'named "pair" (the topology of drill "drills/link-flap.yaml") '],
+      [
+        "drills/lost-kick-watchdog.yaml",
+        'named "lost-kick" (the topology of drill "drills/lost-kick-watchdog.yaml") ',
+      ],
+    ]);
+    for (const args of [...[...expected.keys()].map((f) => ["down", f]), ["down"]]) {
       const run = await vlabWith(env, ...args);
       assert.equal(run.code, 1, run.stderr);
       const [message, hint] = run.stderr.split("\n");
-      // A topology file names the lab its `name:` names.
-      assert.match(
-        message,
-        /^vlab: No lab (named "star" \(the name in "topologies\/star\.yaml"\) )?is running$/,
-      );
+      assert.equal(message, `vlab: No lab ${expected.get(args[1]) ?? ""}is running`);
       assert.equal(
         hint,
         `hint: Nothing to stop: \`vlab ls\` lists the labs that run; this command looks for labs ` +
