@@ -80,7 +80,31 @@ export function stateRoot(): string {
   if (explicit !== undefined) return explicit;
   const runtime = envFolder("XDG_RUNTIME_DIR", "ignore");
   if (runtime !== undefined) return resolve(runtime, "vlab");
-  return `/tmp/vlab-${Deno.uid() ?? "user"}`;
+  return `/tmp/vlab-${ownUid() ?? "user"}`;
+}
+
+/** This process's uid once found (undefined: not asked yet). */
+let foundUid: number | null | undefined;
+
+/**
+ * This process's uid: `Deno.uid()` where `--allow-sys` grants it, else the owner of a file it
+ * makes in /tmp (the same uid: a script run with the read, write, env and net that
+ * docs/experiments.md asks of it finds the folder `vlab` finds, and `vlab status` sees its lab).
+ * `Deno.uid()` needed `--allow-sys` (a script without it could not start a lab, or was asked for
+ * it at a prompt). Null where files have no owner (Windows), as `Deno.uid()` is there.
+ */
+function ownUid(): number | null {
+  if (foundUid !== undefined) return foundUid;
+  if (Deno.permissions.querySync({ name: "sys", kind: "uid" }).state === "granted") {
+    return foundUid = Deno.uid();
+  }
+  // /tmp: where the root is made, so the write this takes is one the lab needs anyway.
+  const probe = Deno.makeTempFileSync({ dir: "/tmp", prefix: "vlab-uid-" });
+  try {
+    return foundUid = Deno.statSync(probe).uid;
+  } finally {
+    Deno.removeSync(probe);
+  }
 }
 
 /** The folder of lab `name`. */

@@ -357,6 +357,37 @@ for (
   });
 }
 
+Deno.test("a script without --allow-sys, VLAB_STATE_DIR or XDG_RUNTIME_DIR finds the state folder vlab finds", async () => {
+  // docs/experiments.md asks read, write, env and net of a script that starts a lab; the
+  // fallback root /tmp/vlab-UID asked Deno.uid(), which needs --allow-sys.
+  const dir = Deno.makeTempDirSync({ prefix: "vlab-mod-uid-" });
+  try {
+    const script = `${dir}/root.ts`;
+    const state = new URL("../lab/state.ts", import.meta.url).href;
+    Deno.writeTextFileSync(
+      script,
+      `import { stateRoot } from ${JSON.stringify(state)};\nconsole.log(stateRoot());\n`,
+    );
+    const env = Deno.env.toObject();
+    delete env.VLAB_STATE_DIR;
+    delete env.XDG_RUNTIME_DIR;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...["--allow-read", "--allow-write", "--allow-env", "--allow-net", "--no-prompt"],
+        ...["--config", CONFIG_PATH, script],
+      ],
+      env,
+      clearEnv: true,
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, text);
+    assert.equal(text, `/tmp/vlab-${Deno.uid()}\n`);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test({
   name: "a script that stopped its lab during an injected hang exits at once, replaced or not",
   sanitizeResources: false,
