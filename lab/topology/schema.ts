@@ -398,7 +398,13 @@ export const linkSchema = z.strictObject({
 /** The whole topology file. */
 export const topologySchema = z.strictObject({
   name: z.string().meta({ pattern: LAB_NAME_PATTERN }).describe("Lab name"),
-  seed: int(0, 0xffff_ffff, "Seed of every random decision (u32); default 1").optional(),
+  // A JSON Schema sees the parsed number, not how it was written: the notation rule
+  // (leading_zero.ts) can only be said here.
+  seed: int(
+    0,
+    0xffff_ffff,
+    "Seed of every random decision (u32), in decimal digits as --seed takes it (0x10, 0o10, 1e3 and +5 are refused: seed-notation); default 1",
+  ).optional(),
   defaults: z.strictObject({
     vm: z.strictObject(vmShape).describe("Defaults for every VM").optional(),
     nic: z.strictObject(nicShape).describe("Defaults for every NIC").optional(),
