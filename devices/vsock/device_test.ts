@@ -474,6 +474,14 @@ for (const layout of ["split", "packed"] as const) {
     assert.equal(c(r, "txBackpressure"), 1);
     r.device.finish();
     assert.deepEqual(usedTx(r), [0], "the kept packet's buffer is the guest's again");
+    // Back-pressure holds while the backend stays full: the kept packet goes nowhere and no
+    // further chain is taken (the guest's TX ring is not drained into copies).
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual({ ...r.device.transmit(8) }, { sent: 0, dropped: 0, blocked: true });
+    }
+    r.device.finish();
+    assert.deepEqual(usedTx(r), [], "no chain taken while the backend is full");
+    assert.equal(c(r, "txBackpressure"), 1, "one packet kept, once");
     r.mem.u8.fill(0xee, RAW_GPA, RAW_GPA + 0x1000); // and the guest reuses it
     room = Infinity;
     assert.deepEqual({ ...r.device.transmit(8) }, { sent: 2, dropped: 0, blocked: false });
