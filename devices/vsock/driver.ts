@@ -13,6 +13,7 @@
  * @module
  */
 
+import { err, OK_VOID, type Result } from "../base/result.ts";
 import { bufferStride, type PageAllocator } from "../memory/allocator.ts";
 import type { GuestMemory } from "../memory/memory.ts";
 import type { DriverError } from "../virtio/errors.ts";
@@ -71,6 +72,18 @@ export interface VsockDriverOptions {
   rxBuffers?: number;
   /** `VSOCK_DRIVER_COUNTER_COUNT` words, laid out by `VsockDriverCounter`. */
   counters?: Float64Array;
+}
+
+/** Why `VsockDriver.reattach` refused new queues: one's size differs from its buffers'. */
+export interface VsockReattachError {
+  /** Discriminant. */
+  readonly kind: "queue-size-changed";
+  /** The queue whose size changed. */
+  readonly queue: VsockQueueName;
+  /** Its new size. */
+  readonly size: number;
+  /** The size the driver's buffers were made for. */
+  readonly expected: number;
 }
 
 /** Which queues to kick after `flush`. The object is reused. */
@@ -329,6 +342,36 @@ export class VsockDriver {
     }
     this.fillEvents();
     return n;
+  }
+
+  /**
+   * Take up fresh driver halves after the guest reset and re-initialised the device (its
+   * DEVICE_NEEDS_RESET, or a queue this driver found broken): every buffer is free again (the
+   * packets in flight are lost with their connections, which the reset ends: TRANSPORT_RESET),
+   * the fault is cleared, and nothing is allocated. Each queue must have the size the driver
+   * was built for; nothing changes otherwise. Post the buffers again after (`fillRx`,
+   * `fillEvents`) and publish (`flush`).
+   */
+  reattach(
+    rx: DriverQueue,
+    tx: DriverQueue,
+    event: DriverQueue,
+  ): Result<void, VsockReattachError> {
+    const pairs: [Pool, DriverQueue][] = [[this.rx, rx], [this.tx, tx], [this.ev, event]];
+    for (const [p, q] of pairs) {
+      if (q.size !== p.q.size) {
+        return err({ kind: "queue-size-changed", queue: p.name, size: q.size, expected: p.q.size });
+      }
+    }
+    for (const [p, q] of pairs) {
+      p.q = q;
+      const count = p.free.length;
+      for (let i = 0; i < count; i++) p.free[i] = count - 1 - i;
+      p.freeCount = count;
+      p.busy.fill(0);
+    }
+    this.fault_ = null;
+    return OK_VOID;
   }
 
   /** Publish every queue; which ones the device must be notified about. */

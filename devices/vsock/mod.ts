@@ -27,6 +27,7 @@ export {
   vsockDriverMemoryBytes,
   type VsockDriverOptions,
   type VsockFlushOutcome,
+  type VsockReattachError,
 } from "./driver.ts";
 export * from "./errors.ts";
 export * from "./header.ts";

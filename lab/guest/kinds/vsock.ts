@@ -3,7 +3,9 @@
  * generic virtio-mmio init, reads its CID from the config space (under the config generation,
  * virtio 1.2 §2.5), and runs the socket table over it. On every pass of the worker's loop it
  * acknowledges interrupts, hands received packets to the sockets, handles TRANSPORT_RESET
- * events, refills, reclaims, moves queued packets into the TX ring and kicks. The socket table
+ * events, refills, reclaims, moves queued packets into the TX ring and kicks. A configuration
+ * interrupt makes it read Status: a device that needs a reset (DEVICE_NEEDS_RESET), or a queue
+ * the driver found broken, is reset and brought back, its connections reset. The socket table
  * is the service workloads use (`vsock-echo`, `vsock-send`, `vsock-sink`). Runs on the guest
  * worker's thread.
  *
@@ -12,13 +14,21 @@
 
 import { DeviceId, Feature } from "../../../devices/virtio/constants.ts";
 import { featureSet } from "../../../devices/virtio/features.ts";
-import { kickQueue, MmioReg } from "../../../devices/virtio/mmio.ts";
+import { InterruptBit, kickQueue, MmioReg } from "../../../devices/virtio/mmio.ts";
 import {
   ackInterrupt,
+  type DriverInitOptions,
   initDevice,
+  type InitializedDevice,
   readConfigStable,
   readInterruptStatus,
+  resetDevice,
 } from "../../../devices/virtio/mmio_driver.ts";
+import {
+  readNeedsReset,
+  reinitDevice,
+  type ResetCause,
+} from "../../../devices/virtio/mmio_reinit.ts";
 import type { DriverQueue } from "../../../devices/virtio/queue.ts";
 import {
   type PacketSink,
@@ -29,8 +39,11 @@ import {
   VsockCid,
   VsockConfigOffset,
   VsockDriver,
+  type VsockDriverFault,
   VsockEventId,
   VsockQueue,
+  type VsockQueueName,
+  type VsockReattachError,
   VsockSockets,
 } from "../../../devices/vsock/mod.ts";
 import { deviceControl } from "../../wire/control.ts";
@@ -39,7 +52,7 @@ import { MailboxPort } from "../../wire/mailbox.ts";
 import type { Fence } from "../../wire/fence.ts";
 import type { VsockDeviceSpec } from "../../wire/specs.ts";
 import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
-import { configUnstableError, driverStartError } from "./start_error.ts";
+import { configUnstableError, driverStartError, resetFailureMessage } from "./start_error.ts";
 
 /** The features the vlab vsock driver supports (STREAM is implied without a vsock bit). */
 const DRIVER_FEATURES = featureSet([
@@ -81,6 +94,35 @@ export function fencedSink(sink: PacketSink, fence: Fence): PacketSink {
   return { send: (h, payload) => fence.enterBurst() && sink.send(h, payload) };
 }
 
+/**
+ * How long after its reset's queues are live the guest holds its sockets' packets for the
+ * device's TRANSPORT_RESET (the event a device puts on its event queue when it is activated again
+ * after a reset), ms: past it, the packets go without it.
+ */
+const RESET_EVENT_WAIT_MS = 1000;
+
+/** The queue index of a vsock queue's name. */
+const QUEUE_INDEX: Readonly<Record<VsockQueueName, number>> = {
+  rx: VsockQueue.RX,
+  tx: VsockQueue.TX,
+  event: VsockQueue.EVENT,
+};
+
+/**
+ * Why the guest resets its vsock device: DEVICE_NEEDS_RESET (read on a configuration
+ * interrupt), or the queue a driver fault names (a device that broke the ring protocol), as the
+ * net guest does.
+ *
+ * @example
+ * ```ts
+ * import { vsockResetCause } from "./vsock.ts";
+ * vsockResetCause({ kind: "unknown-token", queue: "tx", token: 9 }); // { kind: "queue-broken", queue: 1 }
+ * ```
+ */
+export function vsockResetCause(fault: VsockDriverFault): ResetCause {
+  return { kind: "queue-broken", queue: QUEUE_INDEX[fault.queue] };
+}
+
 /** An instance for a VM without vsock: nothing to do. */
 const IDLE: GuestKindInstance = {
   pump: () => false,
@@ -94,7 +136,7 @@ const IDLE: GuestKindInstance = {
 async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKindInstance> {
   const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
   const port = new MailboxPort(ctl.mailbox, ctx.bells, ctx.deviceThread, undefined, ctx.fence);
-  const init = await initDevice(port, {
+  const initOpts: DriverInitOptions = {
     deviceId: DeviceId.VSOCK,
     supported: DRIVER_FEATURES,
     queues: spec.queues.map((q) => ({ size: q.size })),
@@ -103,7 +145,8 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
     ring: ctx.ring,
     // Rings written as sections of this guest's generation (a crashed guest's set-up stops).
     section: (fn, otherwise) => ctx.fence.guard(fn, otherwise),
-  });
+  };
+  const init = await initDevice(port, initOpts);
   const device = {
     vm: ctx.vm,
     device: "its vsock device",
@@ -117,7 +160,9 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
   if (!cidRead.ok) {
     throw configUnstableError(ctx.vm, device.device, "guest CID", cidRead.error.attempts);
   }
-  const queues: DriverQueue[] = init.value.queues;
+  /** The initialised device (its queues and pages), replaced by each reset. */
+  let current: InitializedDevice = init.value;
+  let queues: DriverQueue[] = init.value.queues;
   const driver = new VsockDriver({
     mem: ctx.mem,
     alloc: ctx.alloc,
@@ -139,10 +184,19 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
   // The CIDs a vsock link or router joins this VM to: a refusal from another is the topology's.
   const joinedCids = spec.joinedCids === undefined ? undefined : new Set(spec.joinedCids);
   const joinedPaths = spec.joinedPaths === undefined ? undefined : new Map(spec.joinedPaths);
+  /**
+   * The device is being reset (from the detection until its queues are live again), or its
+   * reset's TRANSPORT_RESET has not come yet (`eventDueAt`): the sockets' packets wait in their
+   * table, and the pump leaves the queues alone while `resetting`.
+   */
+  let resetting = false;
+  /** Until when (the clock's ms) packets wait for the reset's TRANSPORT_RESET; 0: not waiting. */
+  let eventDueAt = 0;
+  const held = () => resetting || eventDueAt > 0;
   const sockets = new VsockSockets({
     cid: cidRead.value >>> 0,
     // A workload's write or connect sends from its own continuation, outside the loop's pass.
-    sink: fencedSink(driver, ctx.fence),
+    sink: fencedSink({ send: (h, p) => !held() && driver.send(h, p) }, ctx.fence),
     now: () => clock.now(),
     maxPayload: driver.maxPayload,
     bufAlloc: GUEST_BUF_ALLOC,
@@ -156,17 +210,152 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
     driver.fillEvents();
   }, undefined);
   let transportResets = 0;
+  let deviceResets = 0;
   const onEvent = (id: number) => {
     if (id === VsockEventId.TRANSPORT_RESET) {
       transportResets++;
+      // The one a reset of ours waited for: the new transport is the device's from here on.
+      eventDueAt = 0;
       sockets.transportReset();
     }
   };
   const onPacket = sockets.handle.bind(sockets);
+  const { post } = ctx;
+  const name = spec.name;
+
+  /**
+   * Handle a configuration interrupt: read Status through the mailbox and reset the device if
+   * it needs it (DEVICE_NEEDS_RESET: the device met a malformed ring, or lost its state). The
+   * only config field, the CID, does not change under a running driver. Interrupts that come
+   * while a read is in flight coalesce into one more read after it; a read that fails (a slow or
+   * restarted device worker) is reported and read again, never thrown at the worker.
+   */
+  let configBusy = false;
+  let configAgain = false;
+  const refreshConfig = (): void => {
+    if (configBusy) {
+      configAgain = true;
+      return;
+    }
+    configBusy = true;
+    configAgain = false;
+    readNeedsReset(port).then((cause) => {
+      if (cause !== null) recover(cause);
+    }, (error) => {
+      configAgain = true;
+      post({
+        type: "event",
+        kind: "config-read-failed",
+        detail: { device: name, message: error instanceof Error ? error.message : String(error) },
+      });
+    }).finally(() => {
+      configBusy = false;
+      if (configAgain) refreshConfig();
+    });
+  };
+
+  /** A reset that failed: said once, and the sockets' connections end (no transport is left). */
+  const resetFailed = (error: string, message: string): void => {
+    sockets.transportReset();
+    post({
+      type: "event",
+      kind: "device-reset-failed",
+      detail: { device: name, error, message },
+    });
+  };
+
+  /**
+   * Reset the device and bring it back, as Linux's virtio-vsock driver takes its device down and
+   * up again (`virtio_vsock_vqs_del`, then `virtio_vsock_vqs_init`: its freeze and restore; its
+   * virtio core leaves DEVICE_NEEDS_RESET to drivers), once per trigger: DEVICE_NEEDS_RESET
+   * on a configuration interrupt, or a queue the driver found broken. Every connection ends at
+   * once (TRANSPORT_RESET semantics, §5.10.6.7: Linux resets its connected sockets there; the
+   * device sent RST for each to its peers when the driver wrote Status 0); listeners stay. Then
+   * the device is reset and initialised again, the driver takes the new queues with its own
+   * buffers (`VsockDriver.reattach`), posts them and kicks. A device activated again after a
+   * reset puts TRANSPORT_RESET on its event queue: until it comes (at most
+   * {@linkcode RESET_EVENT_WAIT_MS}), what a workload sends waits in the socket table, so a
+   * connection opened meanwhile is reset by that event before any of its packets went out.
+   * Logs `device-needs-reset`, `device-queues-live` and `device-reset` (`resetMs`), or
+   * `device-reset-failed`.
+   */
+  const recover = (cause: ResetCause): void => {
+    if (resetting) return;
+    resetting = true;
+    eventDueAt = 0;
+    const t0 = performance.now();
+    sockets.transportReset();
+    post({
+      type: "event",
+      kind: "device-needs-reset",
+      detail: { device: name, cause: cause.kind },
+    });
+    reinitDevice(port, initOpts, current).then(
+      (r) => {
+        if (!r.ok) {
+          resetFailed(r.error.kind, resetFailureMessage(device, r.error));
+          return;
+        }
+        const fresh = r.value;
+        // Rings written, doorbells rung: a section of this guest's generation (a crashed
+        // guest's recovery goes no further: its successor owns them).
+        ctx.fence.guard(() => {
+          const q = fresh.queues;
+          const a = driver.reattach(q[VsockQueue.RX], q[VsockQueue.TX], q[VsockQueue.EVENT]);
+          if (!a.ok) {
+            // Stop the device before its rings go back to the allocator; keep them if it
+            // will not stop.
+            void resetDevice(port).then((stopped) => {
+              if (stopped.ok) { for (const gpa of fresh.pages) ctx.alloc.free(gpa); }
+            });
+            resetFailed(a.error.kind, reattachFailureMessage(ctx.vm, a.error));
+            return;
+          }
+          current = fresh;
+          queues = fresh.queues;
+          driver.fillRx();
+          driver.fillEvents();
+          const kick = driver.flush();
+          if (kick.kickRx) kickQueue(regs, VsockQueue.RX);
+          if (kick.kickTx) kickQueue(regs, VsockQueue.TX);
+          if (kick.kickEvent) kickQueue(regs, VsockQueue.EVENT);
+          ringDoorbell(bells, deviceThread);
+          resetting = false;
+          eventDueAt = clock.now() + RESET_EVENT_WAIT_MS;
+          deviceResets++;
+          const resetMs = Math.round((performance.now() - t0) * 100) / 100;
+          post({
+            type: "event",
+            kind: "device-queues-live",
+            detail: { device: name, queuesLiveMs: resetMs },
+          });
+          post({
+            type: "event",
+            kind: "device-reset",
+            detail: { device: name, cause: cause.kind, resetMs },
+          });
+          ctx.wakeSelf();
+          // A DEVICE_NEEDS_RESET set while the device was reset raised no interrupt (none
+          // before DRIVER_OK, §2.1): read Status once more, as the net guest does.
+          refreshConfig();
+        }, undefined);
+      },
+      (error) => resetFailed("reset-error", error instanceof Error ? error.message : String(error)),
+    );
+  };
+
   return {
     pump: () => {
+      // Acknowledge before handling, so that a bit raised meanwhile is not lost.
       const isr = readInterruptStatus(regs);
       if (isr !== 0) ackInterrupt(regs, isr);
+      if (isr & InterruptBit.CONFIG) refreshConfig();
+      if (resetting) {
+        // Nothing touches the queues while the device is reset; deadlines still run.
+        sockets.tick();
+        return isr !== 0;
+      }
+      if (eventDueAt > 0 && clock.now() >= eventDueAt) eventDueAt = 0; // it did not come
       // Events first: a TRANSPORT_RESET makes every packet of the old transport stale (an RST
       // a restarted device sent, or gave to a packet the guest wrote before it heard of the
       // reset): those must find the sockets already reset.
@@ -183,22 +372,34 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
       if (kick.kickTx && kickQueue(regs, VsockQueue.TX) > 0) seen = true;
       if (kick.kickEvent && kickQueue(regs, VsockQueue.EVENT) > 0) seen = true;
       if (seen) ringDoorbell(bells, deviceThread);
-      return received > 0 || events > 0 || reclaimed > 0 || sent > 0 || isr !== 0;
+      // A queue the driver found broken (the device broke the ring protocol): reset (as the net
+      // guest does on a driver fault).
+      const fault = driver.fault;
+      if (fault !== null) recover(vsockResetCause(fault));
+      return received > 0 || events > 0 || reclaimed > 0 || sent > 0 || isr !== 0 ||
+        fault !== null;
     },
     prepareSleep: () => {
+      if (resetting) return false;
       let pending = false;
       for (const q of queues) if (q.enableInterrupts()) pending = true;
       // Packets wait in the socket table while there is room in the TX ring: do not sleep.
-      if (sockets.pendingOut > 0 && driver.canSend()) pending = true;
+      if (!held() && sockets.pendingOut > 0 && driver.canSend()) pending = true;
       return pending;
     },
-    nextTimerMs: () => (sockets.size > 0 ? 100 : Infinity),
+    nextTimerMs: () =>
+      Math.min(
+        sockets.size > 0 ? 100 : Infinity,
+        eventDueAt > 0 ? Math.max(0, eventDueAt - clock.now()) : Infinity,
+      ),
     periodic: () => {},
     inspect: () => ({
       vsock: {
         cid: sockets.cid,
         connections: sockets.size,
         transportResets,
+        deviceResets,
+        resetting,
         fault: driver.fault,
         registerAccessesPending: port.pending,
       },
@@ -207,6 +408,11 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
       services.vsock = { sockets, wake: ctx.wakeSelf, labCids, joinedCids, joinedPaths };
     },
   };
+}
+
+/** Why `reattach` refused the new queues, as `device-reset-failed`'s message. */
+function reattachFailureMessage(vm: string, e: VsockReattachError): string {
+  return `VM "${vm}" could not reset its vsock device: its ${e.queue} queue's size changed to ${e.size}, its buffers are for ${e.expected}`;
 }
 
 /** The vsock kind's guest slice. */

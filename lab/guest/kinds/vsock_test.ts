@@ -1,8 +1,28 @@
 import assert from "node:assert/strict";
 import { createDoorbells, endGeneration, guestsInside } from "../../wire/doorbell.ts";
 import { guestFence } from "../../wire/fence.ts";
-import type { VsockHeader } from "../../../devices/vsock/mod.ts";
-import { fencedSink } from "./vsock.ts";
+import {
+  emptyHeader,
+  VSOCK_COUNTER_COUNT,
+  VSOCK_DRIVER_COUNTER_COUNT,
+  VsockDevice,
+  type VsockHeader,
+  VsockOp,
+  VsockQueue,
+  VsockType,
+} from "../../../devices/vsock/mod.ts";
+import { fencedSink, VSOCK_GUEST_KIND } from "./vsock.ts";
+import type { GuestContext, GuestKindInstance, GuestServices } from "./types.ts";
+import { controlLayout, deviceControl } from "../../wire/control.ts";
+import { serveMailbox } from "../../wire/mailbox.ts";
+import type { FromWorker } from "../../wire/messages.ts";
+import type { VsockDeviceSpec } from "../../wire/specs.ts";
+import { MmioDeviceTransport } from "../../../devices/virtio/mmio_device.ts";
+import { queueConfigOf } from "../../../devices/virtio/mmio.ts";
+import { SharedRingAccess } from "../../../devices/virtio/ring_access.ts";
+import { resetState } from "../../../devices/virtio/state.ts";
+import { DirectDma } from "../../../devices/memory/dma.ts";
+import { GuestMemory, PAGE_SIZE, PageAllocator } from "../../../devices/memory/mod.ts";
 
 Deno.test("a guest's vsock sends from a workload are sections of its generation: a crashed guest's write nothing", async () => {
   // Before, the socket table sent straight into the driver: a workload's write or connect, from
@@ -28,4 +48,224 @@ Deno.test("a guest's vsock sends from a workload are sections of its generation:
   assert.equal(sink.send(h, null), false);
   assert.equal(sent.length, 3);
   assert.equal(guestsInside(bells, 0), 0);
+});
+
+/**
+ * A guest's vsock device whose device worker runs in this thread, every millisecond: the
+ * register accesses the guest queued, a device pass (TX to `sent`, RX and events into the
+ * guest's buffers, the interrupts due, DEVICE_NEEDS_RESET for a fault, as the vsock kind's host
+ * slice does), then the guest's pump (as its loop does). Its peer is CID 4.
+ */
+async function vsockWithInThreadDevice() {
+  const spec: VsockDeviceSpec = {
+    kind: "vsock",
+    name: "vsock0",
+    index: 0,
+    queues: ["rx", "tx", "event"].map((name) => ({ name, layout: "split", size: 64 })),
+    deviceCounters: VSOCK_COUNTER_COUNT,
+    driverCounters: VSOCK_DRIVER_COUNTER_COUNT,
+    cid: 3,
+    peerCid: 4,
+    txRing: -1,
+    rxRing: -1,
+  };
+  const layout = controlLayout([spec]);
+  const control = new SharedArrayBuffer(layout.bytes);
+  const ctl = deviceControl(control, layout.devices[0]);
+  const mem = GuestMemory.create(16 << 20);
+  const ring = new SharedRingAccess(mem);
+  const bells = createDoorbells(2);
+  const sent: VsockHeader[] = [];
+  const device = new VsockDevice({
+    memory: mem,
+    guestCid: 3,
+    queueMaxSize: 64,
+    ring: { packed: false, eventIdx: true, indirect: true, inOrder: false },
+    counters: ctl.deviceCounters,
+    backend: { send: (h) => (sent.push({ ...h }), true) },
+  });
+  const transport = new MmioDeviceTransport({
+    model: device,
+    dma: new DirectDma(mem),
+    ring,
+    regs: ctl.regs,
+    queueState: (q, qLayout, size) => {
+      resetState(ctl.queueState[q], qLayout, size);
+      return ctl.queueState[q];
+    },
+  });
+  const events: { kind: string; detail?: Record<string, unknown> }[] = [];
+  const ctx = {
+    vm: "a",
+    seed: 1,
+    mem,
+    alloc: new PageAllocator(PAGE_SIZE, mem.size - PAGE_SIZE),
+    ring,
+    bells,
+    deviceThread: 1,
+    wakeSelf: () => {},
+    sleeping: () => false,
+    timersChanged: () => {},
+    control,
+    layout,
+    clock: { now: () => performance.now() },
+    post: (m: FromWorker) => {
+      if (m.type === "event") events.push({ kind: m.kind, detail: m.detail });
+    },
+    frontends: new Map(),
+    thread: 0,
+    fence: guestFence(bells, 0, 0),
+    iommu: null,
+  } as unknown as GuestContext;
+  let kind: GuestKindInstance | null = null;
+  let reported = false;
+  const timer = setInterval(() => {
+    serveMailbox(ctl.mailbox, transport);
+    if (device.fault === null) reported = false;
+    if (transport.isLive() && device.fault === null) {
+      device.transmit(64);
+      device.pump();
+      const irq = device.finish();
+      if (irq.interruptRx) transport.signalUsed(VsockQueue.RX);
+      if (irq.interruptTx) transport.signalUsed(VsockQueue.TX);
+      if (irq.interruptEvent) transport.signalUsed(VsockQueue.EVENT);
+    }
+    if (device.fault !== null && !reported) {
+      reported = true;
+      transport.markNeedsReset(device.fault);
+    }
+    kind?.pump();
+  }, 1);
+  try {
+    kind = await VSOCK_GUEST_KIND.start(ctx, [spec]);
+  } catch (e) {
+    clearInterval(timer);
+    throw e;
+  }
+  const services: Partial<GuestServices> = {};
+  kind.provide(services);
+  const inspect = () =>
+    (kind!.inspect() as { vsock: { transportResets: number; deviceResets: number } }).vsock;
+  /** A connection of the guest's to CID 4 port `port`, established (the peer answers). */
+  const connect = async (port: number) => {
+    const conn = services.vsock!.sockets.connect(4, port);
+    assert.ok(
+      await becomes(() => sent.some((h) => h.op === VsockOp.REQUEST && h.dstPort === port), 2000),
+      `the REQUEST to port ${port} reached the device's backend`,
+    );
+    const response = {
+      ...emptyHeader(),
+      srcCid: 4,
+      dstCid: 3,
+      srcPort: port,
+      dstPort: conn.localPort,
+      type: VsockType.STREAM,
+      op: VsockOp.RESPONSE,
+      bufAlloc: 65536,
+    };
+    assert.equal(device.deliver(response, null), "queued");
+    assert.ok(await becomes(() => conn.state === "established", 2000), conn.state);
+    return conn;
+  };
+  /** The guest reset its device (`device-reset`) and the device's TRANSPORT_RESET came. */
+  const resetOver = async (resets: number) => {
+    assert.ok(
+      await becomes(() => events.filter((e) => e.kind === "device-reset").length >= resets, 3000),
+      `the guest reset its device: ${JSON.stringify(events)}`,
+    );
+    assert.ok(
+      await becomes(() => inspect().transportResets >= resets, 2000),
+      "the device's TRANSPORT_RESET came",
+    );
+  };
+  return {
+    mem,
+    device,
+    transport,
+    ctl,
+    events,
+    sent,
+    connect,
+    resetOver,
+    inspect,
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** Poll `probe` every 5 ms until it is true; false after `ms`. */
+async function becomes(probe: () => boolean, ms: number): Promise<boolean> {
+  for (const end = performance.now() + ms; performance.now() < end;) {
+    if (probe()) return true;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return probe();
+}
+
+Deno.test("a vsock device that needs a reset is reset by its guest: its connections end, new ones go through", async () => {
+  // Before, the guest acknowledged the configuration interrupt and never read Status: a device
+  // that set DEVICE_NEEDS_RESET stayed stopped, every connection hung, until a reboot.
+  const v = await vsockWithInThreadDevice();
+  try {
+    const before = await v.connect(80);
+    v.transport.markNeedsReset({ kind: "test" });
+    await v.resetOver(1);
+    assert.deepEqual(
+      v.events.filter((e) => e.kind.startsWith("device-")).map((e) => [e.kind, e.detail?.cause]),
+      [
+        ["device-needs-reset", "needs-reset"],
+        ["device-queues-live", undefined],
+        ["device-reset", "needs-reset"],
+      ],
+    );
+    assert.equal(before.state, "closed");
+    assert.equal(before.closeReason, "transport-reset");
+    assert.equal(v.inspect().deviceResets, 1);
+    const after = await v.connect(81);
+    assert.equal(after.state, "established");
+  } finally {
+    v.stop();
+  }
+});
+
+Deno.test("a guest bug on a vsock queue breaks it at the device, and the guest resets the device", async () => {
+  // The device meets an avail index that jumped past the queue size (a guest bug): it stops,
+  // sets DEVICE_NEEDS_RESET and raises a configuration interrupt, which the guest now handles.
+  const v = await vsockWithInThreadDevice();
+  try {
+    await v.connect(80);
+    const tx = queueConfigOf(v.ctl.regs, VsockQueue.TX, 0n);
+    const at = tx.driverAddr + 2; // split avail ring: flags, then idx
+    const mem = new DataView(v.mem.u8.buffer);
+    mem.setUint16(at, (mem.getUint16(at, true) + 200) & 0xffff, true);
+    await v.resetOver(1);
+    const needs = v.events.find((e) => e.kind === "device-needs-reset");
+    assert.equal(needs?.detail?.cause, "needs-reset", "the device asked for it");
+    assert.equal(v.device.fault, null);
+    await v.connect(81);
+  } finally {
+    v.stop();
+  }
+});
+
+Deno.test("a vsock queue the guest driver finds broken makes it reset the device", async () => {
+  // The device returns an event buffer the driver never posted (a device bug): the driver stops
+  // (its fault) and, as the net guest does, resets the device.
+  const v = await vsockWithInThreadDevice();
+  try {
+    await v.connect(80);
+    const ev = queueConfigOf(v.ctl.regs, VsockQueue.EVENT, 0n);
+    const mem = new DataView(v.mem.u8.buffer);
+    const idx = mem.getUint16(ev.deviceAddr + 2, true);
+    const entry = ev.deviceAddr + 4 + (idx % ev.size) * 8; // split used ring: flags, idx, ring
+    mem.setUint32(entry, 63, true); // an id the driver has not in flight
+    mem.setUint32(entry + 4, 8, true);
+    mem.setUint16(ev.deviceAddr + 2, (idx + 1) & 0xffff, true);
+    v.transport.signalUsed(VsockQueue.EVENT);
+    await v.resetOver(1);
+    const needs = v.events.find((e) => e.kind === "device-needs-reset");
+    assert.equal(needs?.detail?.cause, "queue-broken");
+    await v.connect(81);
+  } finally {
+    v.stop();
+  }
 });
