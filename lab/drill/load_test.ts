@@ -619,6 +619,18 @@ timeline:
   ]);
 });
 
+Deno.test("a drill object's bigint seed is named a bigint, not shown as the number it holds", async () => {
+  // It said "seed must be a number, got 5": 5 reads as a number refused for no reason.
+  const r = await drillFromObject({ topology: "pair", seed: 5n, timeline: [{ wait: "10ms" }] });
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error.map((i) => [i.code, i.path, i.message, i.hint]), [[
+    "wrong-type",
+    "seed",
+    "seed must be a number, got a bigint",
+    "write a number here: Number() makes a number of a bigint (seed: 5)",
+  ]]);
+});
+
 Deno.test("a drill's name and description are plain text: no escape sequence reaches a terminal", async () => {
   // A name with ESC [31m reached every progress line, the verdict and report.md raw.
   const base = { topology: "pair", timeline: [{ wait: "10ms" }] };

@@ -141,6 +141,8 @@ export function describeValue(v: unknown): string {
   if (Array.isArray(v)) return "a list";
   if (typeof v === "object") return "a map";
   if (typeof v === "string") return quote(v);
+  // A script's `seed: 5n`: "got 5" read as a number refused for no reason.
+  if (typeof v === "bigint") return "a bigint";
   return showValue(v);
 }
 
@@ -267,6 +269,9 @@ function lengthProblem(
  * unquoted. Null for any other value: the generic hint says what to write.
  */
 function retypeHint(value: unknown, expected: string, key: string): string | null {
+  if ((expected === "a number" || expected === "an integer") && typeof value === "bigint") {
+    return `write a number here: Number() makes a number of a bigint (${key}: ${value})`;
+  }
   if (expected === "a string" && (typeof value === "number" || typeof value === "boolean")) {
     // Not the value echoed back: YAML read `1.10` as 1.1, so "1.1" is not what was written.
     return `YAML reads it as a ${typeof value}: put it in double quotes`;
