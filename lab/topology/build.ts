@@ -571,8 +571,9 @@ export function buildTopology(raw: RawTopology, source: string): Built {
     directions: new DirectionChecks(raw),
   };
   if (!LAB_NAME_RE.test(raw.name)) {
+    // No dash at the end either ("Bad Name!" suggested "bad-name-").
     const fixed = raw.name.toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/^-+/, "")
-      .slice(0, 32);
+      .slice(0, 32).replace(/-+$/, "");
     out.problems.push({
       code: "bad-name",
       path: ["name"],

@@ -369,6 +369,17 @@ Deno.test("a lab named logs is refused by validate, as up refuses it, at its lin
   assert.ok(parseTopology("name: logs-lab\nvms: { a: { nics: { e0: {} } } }\n", "t.yaml").ok);
 });
 
+Deno.test("a bad lab name's suggestion ends on a letter or digit, not on a dash", () => {
+  const hint = (name: string) => {
+    const r = topologyFromObject({ name, vms: {} });
+    assert.ok(!r.ok);
+    return r.error[0].hint;
+  };
+  assert.equal(hint("Bad Name!"), 'try "bad-name"'); // it was "bad-name-"
+  assert.equal(hint("x!!"), 'try "x"');
+  assert.equal(hint("!!"), "such as `name: my-lab`");
+});
+
 Deno.test("a bad lab name or vms map still lets the rest of the file be checked", () => {
   const r = parseTopology(
     "name: 5\nvms: { a: { nics: { e0: {} } } }\nlinks:\n  - endpoints: [a, b]\n",
