@@ -431,8 +431,10 @@ export class IommuDevice implements VirtioDeviceModel {
     // Staged before it is written: a completion the queue refuses (a broken queue, or a chain not
     // in flight) is of a buffer no longer the device's to write, so it gets neither its PROBE
     // properties nor its status, and is not counted. (The request itself was applied: whether it
-    // must wait for an invalidation is known only then; a queue that refuses completions gets
-    // reset, and the reset clears the tables.)
+    // must wait for an invalidation is known only then. It is what the driver asked for, and
+    // `service` popped it from a working queue just now, untouched since: only a queue that lost
+    // track of its chains refuses it. Nothing resets the device for that: a broken request queue
+    // only stops `service`.)
     // The tail is the last 4 bytes: everything up to it counts as written.
     if (this.complete(chain, chain.writableBytes, status)) this.writeReply(chain, status);
     else this.probeDue = false;
