@@ -11,7 +11,8 @@
  * run share one invalidation (a lazy driver's batch costs one handshake).
  *
  * Postures (reliability.md D6, D7; QEMU's choices where the spec says "should"):
- * - no room for the head or the tail: returned unwritten, used length 0;
+ * - no room for the head or the tail, or a buffer out of reach (A13): returned unwritten, used
+ *   length 0;
  * - unknown type, or a feature-gated request without its feature: S_UNSUPP;
  * - wrong request size, non-zero ATTACH/DETACH reserved bytes, unknown flags, overlap, bypass
  *   domain, DETACH from another domain: S_INVAL;
@@ -334,7 +335,19 @@ export class IommuDevice implements VirtioDeviceModel {
       if (this.waiting_) this.finishHeld(this.now());
       for (let n = 0; !this.waiting_ && n < budget; n++) {
         const r = rq.pop();
-        if (!r.ok || r.value === null) break;
+        if (!r.ok) {
+          if (r.error.fatal) break; // the queue broke: nothing more is popped from it
+          // A chain the device cannot walk (a buffer out of reach, A13; over 2^32 bytes, A16):
+          // returned unused, as a request with no room for its head or tail. It stopped the loop
+          // and stayed in flight for good.
+          this.counters[IommuCounter.requests]++;
+          if (rq.push(r.error.chain, 0).ok) {
+            this.counters[IommuCounter.unparsable]++;
+            o.completed++;
+          }
+          continue;
+        }
+        if (r.value === null) break;
         this.handle(r.value);
         this.counters[IommuCounter.requests]++;
       }
@@ -542,6 +555,8 @@ export class IommuDevice implements VirtioDeviceModel {
       for (const f of log.records) {
         const r = eq && !eq.broken ? eq.pop() : null;
         if (!r || !r.ok || r.value === null) {
+          // A buffer the device cannot reach (A13) is returned unused (it stayed in flight).
+          if (r && !r.ok && !r.error.fatal && eq!.push(r.error.chain, 0).ok) pushed++;
           this.counters[IommuCounter.faultReportsDropped]++;
           continue;
         }

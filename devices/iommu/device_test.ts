@@ -451,3 +451,48 @@ for (const layout of LAYOUTS) {
     }]);
   });
 }
+
+for (const layout of LAYOUTS) {
+  Deno.test(`[${layout}] a request or event chain whose buffer is out of reach is returned unused, not kept`, () => {
+    // A chain the queue refuses per request (a buffer outside guest memory, A13) was popped and
+    // never completed: the request loop stopped at it and the eventq counted the fault dropped,
+    // so the driver's buffer stayed in flight for good (G6).
+    const r = iommuRig(layout);
+    const { driver, device, clock } = r;
+    const outside = r.mem.size + 0x1000;
+    const raw = r.requestq.driver;
+    assert.ok(raw.add({ readable: [[0x2000, 64]], writable: [[outside, 4]] }, 900).ok);
+    raw.publish();
+    driver.attach(1, 0); // after it in the ring
+    driver.publish();
+    const o = device.service(clock.now);
+    assert.equal(o.completed, 2);
+    assert.deepEqual(raw.getUsed(), { ok: true, value: { token: 900, len: 0 } });
+    assert.deepEqual(driver.collect(), [{
+      token: 0,
+      type: ReqType.ATTACH,
+      status: IommuStatus.OK,
+    }]);
+    assert.equal(device.counters[IommuCounter.unparsable], 1);
+    assert.equal(device.counters[IommuCounter.requests], 2);
+
+    // The eventq: a buffer out of reach is returned, its fault dropped; the next fault gets the
+    // next buffer.
+    const ev = r.eventq.driver;
+    assert.ok(ev.add({ readable: [], writable: [[outside, 64]] }, 901).ok);
+    ev.publish();
+    driver.fillEvents();
+    driver.map(1, { start: IOVA, end: IOVA + 0xfff, gpa: 0x8000, flags: MapFlag.READ });
+    driver.publish();
+    device.service(clock.now);
+    driver.collect();
+    for (let i = 0; i < 2; i++) {
+      r.dma.beginBatch();
+      assert.equal(r.dma.resolve(IOVA + 0x2000 + i * 8, 8, "read"), -1); // unmapped: a fault
+      device.service(clock.now);
+    }
+    assert.deepEqual(ev.getUsed(), { ok: true, value: { token: 901, len: 0 } });
+    assert.equal(device.counters[IommuCounter.faultReportsDropped], 1);
+    assert.equal(device.counters[IommuCounter.faultReports], 1);
+  });
+}
