@@ -14,7 +14,10 @@ export const IommuCounter = {
   ok: 1,
   /** Requests completed with another status. */
   refused: 2,
-  /** Requests returned unwritten (used length 0): no room for the head or the tail. */
+  /**
+   * Requests returned unwritten (used length 0): no room for the head or the tail, or a buffer
+   * the device cannot reach.
+   */
   unparsable: 3,
   /** MAPs applied. */
   maps: 4,
