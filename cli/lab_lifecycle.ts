@@ -239,7 +239,7 @@ async function stopChild(
 export function downCommand() {
   return new Command("down")
     .description("stop a running lab (the only one, or NAME); its event log is kept")
-    .argument("[name]", "lab name, or the path of its topology file")
+    .argument("[name]", "lab name, or the path of its topology file or of a drill file")
     .option("--all", "stop every running lab")
     .action(async (arg, opts) => {
       if (opts.all && arg !== undefined) {
