@@ -4,6 +4,7 @@ import { VSOCK_LARGE_TX_BUFFER, vsockDriverMemoryBytes } from "./driver.ts";
 import { emptyHeader, encodeHeader, VSOCK_HDR_SIZE, VsockOp } from "./header.ts";
 import { VsockDriverCounter } from "./metrics.ts";
 import { vsockRig } from "./testing.ts";
+import { createQueuePair } from "../virtio/pair.ts";
 
 for (const layout of ["split", "packed"] as const) {
   Deno.test(`send writes the header with len then the payload in one readable descriptor [${layout}]`, () => {
@@ -90,4 +91,41 @@ Deno.test("the driver's memory counts large TX buffers at their number, not the 
     large - small,
     page(32 * VSOCK_LARGE_TX_BUFFER) - page(128 * (VSOCK_HDR_SIZE + 4096)),
   );
+});
+
+Deno.test("reattach takes fresh queues with every buffer free and the fault cleared; another size is refused", () => {
+  const layout = "split";
+  const r = vsockRig({ layout, cid: 3 });
+  // The event queue's used index jumps past the queue size (a device bug): the driver stops.
+  r.mem.writeU16(0x9000 + 2, 100); // the rig's event queue: used ring at 0x9000, idx after flags
+  r.driver.pollEvents(() => {});
+  assert.notEqual(r.driver.fault, null);
+  assert.equal(r.driver.send({ ...emptyHeader(), op: VsockOp.RW }, null), false);
+  const fresh = (size: number, base: number) => {
+    const q = createQueuePair(r.mem, {
+      layout,
+      size,
+      descAddr: base,
+      driverAddr: base + 0x1000,
+      deviceAddr: base + 0x2000,
+      features: { eventIdx: true, indirect: false, inOrder: false },
+    });
+    assert.ok(q.ok);
+    return q.value;
+  };
+  const [rx, tx, ev] = [fresh(64, 0xa00000), fresh(64, 0xa10000), fresh(64, 0xa20000)];
+  const bad = fresh(32, 0xa30000);
+  assert.deepEqual(r.driver.reattach(rx.driver, tx.driver, bad.driver), {
+    ok: false,
+    error: { kind: "queue-size-changed", queue: "event", size: 32, expected: 64 },
+  });
+  assert.notEqual(r.driver.fault, null, "a refused reattach changes nothing");
+  assert.ok(r.driver.reattach(rx.driver, tx.driver, ev.driver).ok);
+  assert.equal(r.driver.fault, null);
+  assert.equal(r.driver.fillRx(), 64, "every RX buffer is posted again");
+  assert.equal(r.driver.fillEvents(), 64);
+  assert.equal(r.driver.send({ ...emptyHeader(), op: VsockOp.RW }, new Uint8Array([7])), true);
+  r.driver.flush();
+  const sent = tx.device.pop();
+  assert.ok(sent.ok && sent.value, "the packet went into the new TX queue");
 });
