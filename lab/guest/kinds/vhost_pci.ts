@@ -184,11 +184,17 @@ export class VhostPciLink implements NetInterface {
   sendWith(len: number, fill: (buf: Uint8Array) => void, csum = 0): boolean {
     const be = this.backend;
     if (be === null || !be.up || len > this.#scratch.length) return false;
+    // A section of `b`'s generation, once per burst: a crashed `b`'s workload writes nothing
+    // into `a`'s buffers and rings, which `b`'s successor serves, nor rings the loop (its
+    // doorbell line is the successor's).
+    if (!this.fence.enterBurst()) return false;
     // A control message posted to this worker and not read yet (a partition, this link set down
     // or up): the frame is not taken now. The stack holds it in its backlog (or its sender waits
     // for room, as at a full ring) until the loop has read the message and wakes the writers
     // (`serve`): it then meets the new state, as a frame of a's transmitq does (`held`). A
-    // workload sending on its own timer went under the old cuts until the message's turn.
+    // workload sending on its own timer went under the old cuts until the message's turn. One
+    // load per frame: each send reveals a frame of its own (docs/design.md, "Live link changes
+    // and partitions").
     if (this.#gate.pending()) {
       if (!this.gateHeld) {
         this.gateHeld = true;
@@ -196,9 +202,6 @@ export class VhostPciLink implements NetInterface {
       }
       return false;
     }
-    // A section of `b`'s generation, once per burst: a crashed `b`'s workload writes nothing
-    // into `a`'s buffers and rings, which `b`'s successor serves.
-    if (!this.fence.enterBurst()) return false;
     const frame = this.#scratch.subarray(0, len);
     fill(frame);
     if (this.partition.cuts(frame, this.frontendMac)) {

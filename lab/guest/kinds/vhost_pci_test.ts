@@ -11,7 +11,10 @@ import { guestFence } from "../../wire/fence.ts";
 import { liveAfterReset, VhostPciLink } from "./vhost_pci.ts";
 
 /** A link of `b`'s guest over nothing but `fence` (no memory, mailbox or driver behind it). */
-function fencedLink(fence: ReturnType<typeof guestFence>): VhostPciLink {
+function fencedLink(
+  fence: ReturnType<typeof guestFence>,
+  { pending = false, wake = () => {} }: { pending?: boolean; wake?: () => void } = {},
+): VhostPciLink {
   return new VhostPciLink(
     {
       name: "eth1",
@@ -23,12 +26,12 @@ function fencedLink(fence: ReturnType<typeof guestFence>): VhostPciLink {
       frontend: { mac: [2, 0, 0, 0, 0, 1] },
     } as unknown as VhostPciDeviceSpec,
     {} as VhostPciFrontendMemory,
-    () => {},
+    wake,
     {} as MailboxPort,
     {} as DriverInitOptions,
     new PartitionFilter(),
     new Float64Array(64),
-    { pending: () => false } as unknown as ControlGate,
+    { pending: () => pending } as unknown as ControlGate,
     fence,
   );
 }
@@ -54,6 +57,32 @@ Deno.test("a vhost-pci backend guest's sends into its frontend's buffers are sec
   endGeneration(bells, 0);
   assert.equal(link.sendWith(60, fill), false);
   assert.deepEqual(written, [1], "a crashed guest's send wrote nothing");
+  assert.equal(guestsInside(bells, 0), 0);
+});
+
+Deno.test("a crashed vhost-pci backend guest's send that meets a pending control message rings no doorbell", async () => {
+  // The send asked the control gate before the fence: a crashed `b`'s workload, meeting a
+  // message posted to the worker line its successor now has, rang that line (its successor's
+  // loop) and marked the link held.
+  const bells = createDoorbells(1);
+  const fence = guestFence(bells, 0, 0);
+  let rings = 0;
+  const link = fencedLink(fence, { pending: true, wake: () => rings++ });
+  let received = 0;
+  link.backend = {
+    up: true,
+    receive: () => (received++, "delivered"),
+  } as unknown as VhostPciBackend;
+  const fill = (buf: Uint8Array) => buf.fill(0xff, 0, 6);
+  // Live: the frame waits for the message and the loop is rung once.
+  assert.equal(link.sendWith(60, fill), false);
+  assert.equal(link.sendWith(60, fill), false);
+  assert.deepEqual([rings, received, link.gateHeld], [1, 0, true]);
+  await null;
+  link.gateHeld = false;
+  endGeneration(bells, 0);
+  assert.equal(link.sendWith(60, fill), false);
+  assert.deepEqual([rings, received, link.gateHeld], [1, 0, false], "a crashed guest's send");
   assert.equal(guestsInside(bells, 0), 0);
 });
 
