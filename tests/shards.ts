@@ -80,20 +80,39 @@ function excludeEntries(exclude: readonly string[]): ExcludeEntry[] {
   });
 }
 
-/** Whether `entries` exclude `path` (a file or folder relative to the root): the last match says. */
-function isExcluded(entries: readonly ExcludeEntry[], path: string): boolean {
-  // `path` and each folder it is in, from the root: an entry that matches a folder matches what
-  // is in it.
-  const parts = path.split("/");
-  const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join("/"));
-  let excluded = false;
-  for (const e of entries) {
+/**
+ * What `entries` say of `path` (a file or folder relative to the root), as `deno test` reads them:
+ * the last entry that matches the path itself says, a path entry matching what is at or under it,
+ * a glob what it matches. Null: no entry matches.
+ */
+function verdict(entries: readonly ExcludeEntry[], path: string): "excluded" | "taken-back" | null {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i];
     const hit = e.glob === null
-      ? e.path === "" || prefixes.includes(e.path)
-      : prefixes.some((p) => matchesGlob(p, e.glob!));
-    if (hit) excluded = !e.negated;
+      ? e.path === "" || path === e.path || path.startsWith(`${e.path}/`)
+      : path !== "" && matchesGlob(path, e.glob);
+    if (hit) return e.negated ? "taken-back" : "excluded";
   }
-  return excluded;
+  return null;
+}
+
+/**
+ * Where `deno test` starts its walks: the root, and what each `!` entry takes back (a path, or a
+ * glob's folder before its first `*` or `?`). A walk never enters a folder the entries exclude:
+ * a file in one is found only by the walk from a `!` path at or under it, never because a `!`
+ * glob names it (`["sub/", "!sub/*_test.ts"]` runs nothing in `sub/`).
+ */
+function walkStarts(entries: readonly ExcludeEntry[]): string[] {
+  const starts = new Set([""]);
+  for (const e of entries) {
+    if (!e.negated) continue;
+    if (e.glob === null) starts.add(e.path);
+    else {
+      const parts = e.path.split("/");
+      starts.add(parts.slice(0, parts.findIndex((p) => /[*?]/.test(p))).join("/"));
+    }
+  }
+  return [...starts];
 }
 
 /**
@@ -108,21 +127,35 @@ function isExcluded(entries: readonly ExcludeEntry[], path: string): boolean {
  */
 export function findTestFiles(root: string, exclude: readonly string[]): string[] {
   const entries = excludeEntries(exclude);
-  // Without `!` entries nothing under an excluded folder comes back: the walk leaves it.
-  const prune = entries.every((e) => !e.negated);
-  const files: string[] = [];
+  const files = new Set<string>();
+  const seen = new Set<string>();
   const walk = (dir: string) => {
+    if (seen.has(dir)) return;
+    seen.add(dir);
     for (const entry of Deno.readDirSync(dir === "" ? root : `${root}/${dir}`)) {
       const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
+      if (verdict(entries, path) === "excluded") continue;
       if (entry.isDirectory) {
-        if (!SKIPPED.has(entry.name) && !(prune && isExcluded(entries, path))) walk(path);
-      } else if (entry.isFile && TEST_FILE.test(entry.name) && !isExcluded(entries, path)) {
-        files.push(path);
+        if (!SKIPPED.has(entry.name)) walk(path);
+      } else if (entry.isFile && TEST_FILE.test(entry.name)) {
+        files.add(path);
       }
     }
   };
-  walk("");
-  return files.sort();
+  for (const start of walkStarts(entries)) {
+    // A start the entries exclude is not walked (a `!` glob's folder inside an excluded one).
+    if (verdict(entries, start) === "excluded") continue;
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.statSync(start === "" ? root : `${root}/${start}`);
+    } catch {
+      continue; // a `!` entry for something that is not there
+    }
+    const name = start.slice(start.lastIndexOf("/") + 1);
+    if (info.isDirectory) walk(start);
+    else if (info.isFile && TEST_FILE.test(name)) files.add(start);
+  }
+  return [...files].sort();
 }
 
 /** Whether a test file's text holds {@linkcode ALONE_MARK} on a line of its own (and a reason). */

@@ -147,6 +147,53 @@ Deno.test("a lone * excludes dot files too, and a folder's * or ** is all of it,
   }
 });
 
+Deno.test("a folder a path excludes is entered again only by a ! path, never by a ! glob, as deno test walks", async () => {
+  // `["sub/", "!sub/*_test.ts"]` and `["*", "!*_test.ts"]` ran the files the ! glob names, where
+  // deno test runs nothing there: it never walks into a folder the entries exclude, and starts a
+  // walk of its own only at what a ! entry takes back.
+  const root = Deno.makeTempDirSync({ prefix: "vlab-shards-reopen-" });
+  try {
+    for (
+      const f of [
+        "a_test.ts",
+        "keep/k_test.ts",
+        "sub/b_test.ts",
+        "sub/deep/c_test.ts",
+        "sub/deep/keep/k_test.ts",
+      ]
+    ) {
+      Deno.mkdirSync(`${root}/${f}`.replace(/\/[^/]*$/, ""), { recursive: true });
+      Deno.writeTextFileSync(`${root}/${f}`, 'Deno.test("t", () => {});\n');
+    }
+    const outside = ["a_test.ts", "keep/k_test.ts"];
+    const cases: [string[], string[]][] = [
+      [["sub/", "!sub/*_test.ts"], outside],
+      [["*", "!*_test.ts"], []],
+      [["sub/", "!sub/deep/*_test.ts"], outside],
+      [["sub/", "!**/keep/"], outside], // the top keep/ only: sub/ is not walked
+      // A ! path is walked from: what it holds comes back, the rest of sub/ stays out.
+      [["sub/", "!sub/deep/keep/"], [...outside, "sub/deep/keep/k_test.ts"]],
+      [["*", "!sub/deep/"], ["sub/deep/c_test.ts", "sub/deep/keep/k_test.ts"]],
+    ];
+    for (const [exclude, expected] of cases) {
+      assert.deepEqual(findTestFiles(root, exclude), expected, exclude.join(" "));
+      Deno.writeTextFileSync(`${root}/deno.json`, JSON.stringify({ test: { exclude } }));
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["test", "--no-check", "--no-lock"],
+        cwd: root,
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout);
+      const theirs = [...text.matchAll(/^running \d+ tests? from \.\/(.+)$/gm)].map((m) => m[1]);
+      assert.deepEqual(theirs.sort(), expected, `deno test with ${exclude.join(" ")}`);
+    }
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
 Deno.test("the repository's own walk finds this file and every shipped test folder", () => {
   const root = repoRoot(import.meta.url);
   const files = findTestFiles(root, [".tools/"]);
