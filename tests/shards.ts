@@ -56,6 +56,11 @@ interface ExcludeEntry {
    * root: everything).
    */
   path: string;
+  /**
+   * For a glob `X/*` (or a lone `*`), the folder X ("" for the root), which it matches too, as a
+   * whole: deno leaves all of it, dot files too, yet takes nothing deeper by the glob.
+   */
+  folder: string | null;
 }
 
 /**
@@ -65,18 +70,22 @@ interface ExcludeEntry {
  * everything under it); `./` in front and `/` at the end change nothing; `!` in front takes back
  * what the entries before it matched. The globs are matched with `node:path`'s `matchesGlob`,
  * the special characters deno does not read escaped. An entry that is a folder (or nothing)
- * followed by `*`, `**`, or `**` segments and then `*` is that folder and everything under it,
- * dot files too, as a path is: a lone `*` (or `**`) excludes everything, where `*` as a glob
- * would leave dot files and dot folders.
+ * followed by `**`, or `**` segments and then `*`, is that folder and everything under it, dot
+ * files too, as a path is: a lone `**` excludes everything. A folder followed by one `*` matches
+ * the folder itself as well, so it too leaves all of it, dot files too (a lone `*` leaves
+ * everything), but as a glob it matches nothing deeper: `["*", "!sub/deep/*"]` runs
+ * `sub/deep/keep/k_test.ts`, which `["sub/", "!sub/deep/*"]` leaves out.
  */
 function excludeEntries(exclude: readonly string[]): ExcludeEntry[] {
   return exclude.map((raw) => {
     const negated = raw.startsWith("!");
     let path = (negated ? raw.slice(1) : raw).replace(/^(\.\/)+/, "").replace(/\/+$/, "");
+    const star = /^(?:([^*?]*)\/)?\*$/.exec(path);
+    const folder = star === null ? null : star[1] ?? "";
     const all = /^(?:([^*?]*)\/)?(?:\*\*\/)*\*\*?$/.exec(path);
-    if (all !== null) path = all[1] ?? "";
+    if (all !== null && star === null) path = all[1] ?? "";
     const glob = /[*?]/.test(path) ? path.replace(/[[\]{}()!+@\\]/g, "\\$&") : null;
-    return { negated, glob, path };
+    return { negated, glob, path, folder };
   });
 }
 
@@ -90,7 +99,7 @@ function verdict(entries: readonly ExcludeEntry[], path: string): "excluded" | "
     const e = entries[i];
     const hit = e.glob === null
       ? e.path === "" || path === e.path || path.startsWith(`${e.path}/`)
-      : path !== "" && matchesGlob(path, e.glob);
+      : path === e.folder || (path !== "" && matchesGlob(path, e.glob));
     if (hit) return e.negated ? "taken-back" : "excluded";
   }
   return null;

@@ -174,6 +174,10 @@ Deno.test("a folder a path excludes is entered again only by a ! path, never by 
       // A ! path is walked from: what it holds comes back, the rest of sub/ stays out.
       [["sub/", "!sub/deep/keep/"], [...outside, "sub/deep/keep/k_test.ts"]],
       [["*", "!sub/deep/"], ["sub/deep/c_test.ts", "sub/deep/keep/k_test.ts"]],
+      // A ! folder/* walks from the folder but takes back only what the glob matches: the
+      // deeper file is left to the entries before it (a path: out; a lone *: its own, in).
+      [["sub/", "!sub/deep/*"], [...outside, "sub/deep/c_test.ts"]],
+      [["*", "!sub/deep/*"], ["sub/deep/c_test.ts", "sub/deep/keep/k_test.ts"]],
     ];
     for (const [exclude, expected] of cases) {
       assert.deepEqual(findTestFiles(root, exclude), expected, exclude.join(" "));
