@@ -12,6 +12,36 @@ import {
   type TestSummary,
 } from "./shards.ts";
 
+/** Write `files` (empty tests) under a new temporary folder; returns the folder. */
+function treeOf(prefix: string, files: readonly string[]): string {
+  const root = Deno.makeTempDirSync({ prefix });
+  for (const f of files) {
+    Deno.mkdirSync(`${root}/${f}`.replace(/\/[^/]*$/, ""), { recursive: true });
+    Deno.writeTextFileSync(`${root}/${f}`, 'Deno.test("t", () => {});\n');
+  }
+  return root;
+}
+
+/**
+ * Check that `findTestFiles` finds `expected` under `root` with `exclude`, and that `deno test`
+ * itself, given the same `test.exclude`, runs exactly those files.
+ */
+async function assertAsDenoTest(root: string, exclude: string[], expected: string[]) {
+  assert.deepEqual(findTestFiles(root, exclude), expected, exclude.join(" "));
+  Deno.writeTextFileSync(`${root}/deno.json`, JSON.stringify({ test: { exclude } }));
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["test", "--no-check", "--no-lock"],
+    cwd: root,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (expected.length > 0) assert.ok(out.success, text + new TextDecoder().decode(out.stderr));
+  const theirs = [...text.matchAll(/^running \d+ tests? from \.\/(.+)$/gm)].map((m) => m[1]);
+  assert.deepEqual(theirs.sort(), expected, `deno test with ${exclude.join(" ")}`);
+}
+
 Deno.test("test files are found by deno test's pattern, outside excluded and module folders", () => {
   const root = Deno.makeTempDirSync({ prefix: "vlab-shards-" });
   try {
@@ -45,23 +75,18 @@ Deno.test("test files are found by deno test's pattern, outside excluded and mod
 Deno.test("test.exclude is read as deno test reads it: paths, globs, ! entries (checked against deno test)", async () => {
   // Entries were matched as exact paths only: `sub/*_test.ts` or `**/deep/` excluded nothing,
   // and the runner ran files that `deno test` itself leaves out.
-  const root = Deno.makeTempDirSync({ prefix: "vlab-shards-glob-" });
+  const root = treeOf("vlab-shards-glob-", [
+    "a_test.ts",
+    "sub/b_test.ts",
+    "sub/deep/c_test.ts",
+    "sub/deep/keep/k_test.ts",
+    "gen/e_test.ts",
+    "x/y_test.ts",
+    "x/[y]_test.ts",
+    ".hidden/d_test.ts",
+    "docs/f.test.ts",
+  ]);
   try {
-    const all = [
-      "a_test.ts",
-      "sub/b_test.ts",
-      "sub/deep/c_test.ts",
-      "sub/deep/keep/k_test.ts",
-      "gen/e_test.ts",
-      "x/y_test.ts",
-      "x/[y]_test.ts",
-      ".hidden/d_test.ts",
-      "docs/f.test.ts",
-    ];
-    for (const f of all) {
-      Deno.mkdirSync(`${root}/${f}`.replace(/\/[^/]*$/, ""), { recursive: true });
-      Deno.writeTextFileSync(`${root}/${f}`, 'Deno.test("t", () => {});\n');
-    }
     const exclude = [
       "gen", // a folder, without its slash
       "sub/*_test.ts", // `*` stops at a slash: sub/deep is not matched by it
@@ -71,25 +96,12 @@ Deno.test("test.exclude is read as deno test reads it: paths, globs, ! entries (
       "./docs/*.test.ts",
       "*/d_test.ts", // `*` does not match a leading dot
     ];
-    const ours = findTestFiles(root, exclude);
-    assert.deepEqual(ours, [
+    await assertAsDenoTest(root, exclude, [
       ".hidden/d_test.ts",
       "a_test.ts",
       "sub/deep/keep/k_test.ts",
       "x/y_test.ts",
     ]);
-    Deno.writeTextFileSync(`${root}/deno.json`, JSON.stringify({ test: { exclude } }));
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["test", "--no-check", "--no-lock"],
-      cwd: root,
-      env: { NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(out.stdout);
-    assert.ok(out.success, text + new TextDecoder().decode(out.stderr));
-    const theirs = [...text.matchAll(/^running \d+ tests? from \.\/(.+)$/gm)].map((m) => m[1]);
-    assert.deepEqual(ours, theirs.sort(), "the files deno test runs with this deno.json");
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
@@ -97,24 +109,18 @@ Deno.test("test.exclude is read as deno test reads it: paths, globs, ! entries (
 
 Deno.test("a lone * excludes dot files too, and a folder's * or ** is all of it, as deno test reads them", async () => {
   // `*` was read as a glob, which leaves dot files and dot folders: `deno test` excludes them.
-  const root = Deno.makeTempDirSync({ prefix: "vlab-shards-star-" });
+  const root = treeOf("vlab-shards-star-", [
+    ".e_test.ts",
+    ".hidden/d_test.ts",
+    "a_test.ts",
+    "sub/b_test.ts",
+    "sub/.x_test.ts",
+    "sub/.dd/y_test.ts",
+    "sub/deep/c_test.ts",
+    "keep/k_test.ts",
+    "keep/.k_test.ts",
+  ]);
   try {
-    for (
-      const f of [
-        ".e_test.ts",
-        ".hidden/d_test.ts",
-        "a_test.ts",
-        "sub/b_test.ts",
-        "sub/.x_test.ts",
-        "sub/.dd/y_test.ts",
-        "sub/deep/c_test.ts",
-        "keep/k_test.ts",
-        "keep/.k_test.ts",
-      ]
-    ) {
-      Deno.mkdirSync(`${root}/${f}`.replace(/\/[^/]*$/, ""), { recursive: true });
-      Deno.writeTextFileSync(`${root}/${f}`, 'Deno.test("t", () => {});\n');
-    }
     const cases: [string[], string[]][] = [
       [["*", "!keep/"], ["keep/.k_test.ts", "keep/k_test.ts"]],
       [["sub/**/*", ".hidden/*"], [".e_test.ts", "a_test.ts", "keep/.k_test.ts", "keep/k_test.ts"]],
@@ -128,20 +134,7 @@ Deno.test("a lone * excludes dot files too, and a folder's * or ** is all of it,
         "sub/.x_test.ts",
       ]],
     ];
-    for (const [exclude, expected] of cases) {
-      assert.deepEqual(findTestFiles(root, exclude), expected, exclude.join(" "));
-      Deno.writeTextFileSync(`${root}/deno.json`, JSON.stringify({ test: { exclude } }));
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["test", "--no-check", "--no-lock"],
-        cwd: root,
-        env: { NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const text = new TextDecoder().decode(out.stdout);
-      const theirs = [...text.matchAll(/^running \d+ tests? from \.\/(.+)$/gm)].map((m) => m[1]);
-      assert.deepEqual(theirs.sort(), expected, `deno test with ${exclude.join(" ")}`);
-    }
+    for (const [exclude, expected] of cases) await assertAsDenoTest(root, exclude, expected);
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
@@ -151,20 +144,14 @@ Deno.test("a folder a path excludes is entered again only by a ! path, never by 
   // `["sub/", "!sub/*_test.ts"]` and `["*", "!*_test.ts"]` ran the files the ! glob names, where
   // deno test runs nothing there: it never walks into a folder the entries exclude, and starts a
   // walk of its own only at what a ! entry takes back.
-  const root = Deno.makeTempDirSync({ prefix: "vlab-shards-reopen-" });
+  const root = treeOf("vlab-shards-reopen-", [
+    "a_test.ts",
+    "keep/k_test.ts",
+    "sub/b_test.ts",
+    "sub/deep/c_test.ts",
+    "sub/deep/keep/k_test.ts",
+  ]);
   try {
-    for (
-      const f of [
-        "a_test.ts",
-        "keep/k_test.ts",
-        "sub/b_test.ts",
-        "sub/deep/c_test.ts",
-        "sub/deep/keep/k_test.ts",
-      ]
-    ) {
-      Deno.mkdirSync(`${root}/${f}`.replace(/\/[^/]*$/, ""), { recursive: true });
-      Deno.writeTextFileSync(`${root}/${f}`, 'Deno.test("t", () => {});\n');
-    }
     const outside = ["a_test.ts", "keep/k_test.ts"];
     const cases: [string[], string[]][] = [
       [["sub/", "!sub/*_test.ts"], outside],
@@ -179,20 +166,7 @@ Deno.test("a folder a path excludes is entered again only by a ! path, never by 
       [["sub/", "!sub/deep/*"], [...outside, "sub/deep/c_test.ts"]],
       [["*", "!sub/deep/*"], ["sub/deep/c_test.ts", "sub/deep/keep/k_test.ts"]],
     ];
-    for (const [exclude, expected] of cases) {
-      assert.deepEqual(findTestFiles(root, exclude), expected, exclude.join(" "));
-      Deno.writeTextFileSync(`${root}/deno.json`, JSON.stringify({ test: { exclude } }));
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["test", "--no-check", "--no-lock"],
-        cwd: root,
-        env: { NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const text = new TextDecoder().decode(out.stdout);
-      const theirs = [...text.matchAll(/^running \d+ tests? from \.\/(.+)$/gm)].map((m) => m[1]);
-      assert.deepEqual(theirs.sort(), expected, `deno test with ${exclude.join(" ")}`);
-    }
+    for (const [exclude, expected] of cases) await assertAsDenoTest(root, exclude, expected);
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
