@@ -8,10 +8,7 @@
 
 import type { LabRecord } from "./state.ts";
 import { resolveTopologyPath, shippedTopologies, STDIN_SOURCE } from "./topology/files.ts";
-import { parse as parseYaml } from "yaml";
-import { vlabFileKind } from "./topology/file_kind.ts";
-import { MAX_TOPOLOGY_BYTES } from "./topology/limits.ts";
-import { withoutYamlEnv } from "./topology/yaml_env.ts";
+import { textFileKind } from "./topology/text_kind.ts";
 
 /**
  * The `vlab up` that starts a lab's topology again, as a hint says it: `vlab up` and
@@ -83,8 +80,10 @@ export function startAgain(record: Pick<LabRecord, "source">): string {
 }
 
 /**
- * Whether `path` is a drill file (a drill that holds its own topology is a lab's source, and
- * `vlab validate` checks a drill as one): a YAML document of that kind, whatever its problems.
+ * Whether `path` is a drill file (a drill that holds its own topology is a lab's source): a
+ * document of that kind by its top-level keys ({@linkcode textFileKind}), whatever its problems.
+ * A drill edited since its lab started (a duplicate key, an alias to nothing, an unknown tag) is
+ * still the drill that `vlab drill run` starts the lab again from.
  *
  * @example
  * ```ts ignore
@@ -94,29 +93,9 @@ export function startAgain(record: Pick<LabRecord, "source">): string {
  */
 export function isDrillFile(path: string): boolean {
   try {
-    return isDrillText(Deno.readTextFileSync(path));
+    return textFileKind(Deno.readTextFileSync(path)) === "drill";
   } catch {
     return false; // gone or unreadable: not a drill that can run
-  }
-}
-
-/**
- * Whether `text` is a drill (`vlab validate -` reads either kind from stdin): a YAML document of
- * that kind, whatever its problems.
- *
- * @example
- * ```ts
- * import { isDrillText } from "./start_again.ts";
- * isDrillText("topology: pair\ntimeline: []\n"); // true
- * isDrillText("name: x\nvms: {}\n"); // false
- * ```
- */
-export function isDrillText(text: string): boolean {
-  if (text.length > MAX_TOPOLOGY_BYTES) return false;
-  try {
-    return vlabFileKind(withoutYamlEnv(() => parseYaml(text))) === "drill";
-  } catch {
-    return false; // no YAML: not a drill
   }
 }
 

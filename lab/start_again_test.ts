@@ -32,6 +32,28 @@ Deno.test("startAgain: a topology file's vlab up, a drill's own topology's drill
   }
 });
 
+Deno.test("startAgain knows a drill edited since its lab started by its keys, whatever its YAML problems", async () => {
+  // A duplicate key, an alias to nothing or an unknown tag made the drill "no YAML", and the hint
+  // said `vlab up FILE`, which refuses a drill file.
+  const dir = await Deno.makeTempDir({ prefix: "vlab-client-" });
+  try {
+    const drills = {
+      "dup.yaml": "topology: pair\ntimeline:\n  - wait: 1ms\ntimeline: []\n",
+      "alias.yaml": "topology: pair\ntimeline:\n  - wait: *gone\n",
+      "tag.yaml": "topology: pair\ntimeline:\n  - wait: 1ms\nassert:\n  - !p.received\n",
+    };
+    for (const [name, text] of Object.entries(drills)) {
+      Deno.writeTextFileSync(`${dir}/${name}`, text);
+      assert.equal(startAgain({ source: `${dir}/${name}` }), `\`vlab drill run ${dir}/${name}\``);
+    }
+    // A topology with a duplicate key is still started again by `vlab up`.
+    Deno.writeTextFileSync(`${dir}/topo.yaml`, "name: x\nname: y\nvms: { a: {} }\n");
+    assert.equal(startAgain({ source: `${dir}/topo.yaml` }), `\`vlab up ${dir}/topo.yaml\``);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("upAgain gives a path that starts with - as ./-…, which no command takes for an option", () => {
   // `vlab up -- --dry-run` hinted `vlab validate --dry-run`, an unknown option of validate.
   assert.equal(upAgain({ source: "--dry-run" }), "vlab up ./--dry-run");
