@@ -3,7 +3,8 @@
  * the pair in passthrough mode, a ping and a UDP flood cross both NICs whose every address is
  * an IOVA (the device workers translate through their IOTLBs); a revocation (the guest's map of
  * a's NIC pool removed while traffic flows) is refused, counted and reported to a's guest as a
- * fault, breaks only that NIC, and leaves b and a's other devices going.
+ * fault, breaks only that NIC, and leaves b and a's other devices going; a guest bug in the
+ * vIOMMU's request queue stops the virtio-iommu device, which asks for a reset and is logged.
  */
 
 import assert from "node:assert/strict";
@@ -26,6 +27,8 @@ import { takeSnapshot } from "../lab/snapshot.ts";
 import { prometheusMetrics } from "../lab/prometheus.ts";
 import { labStatus } from "../lab/metrics.ts";
 import { formatStatus } from "../cli/status.ts";
+import { deviceControl } from "../lab/wire/control.ts";
+import { queueConfigOf } from "../devices/virtio/mmio.ts";
 
 const FILE = new URL("../topologies/iommu-pair.yaml", import.meta.url);
 
@@ -276,3 +279,48 @@ for (const mode of ["strict", "static"]) {
     },
   });
 }
+
+Deno.test({
+  name: "iommu-pair (static): a guest bug in a's vIOMMU requestq stops the device, which sets " +
+    "DEVICE_NEEDS_RESET and is logged; the NICs' translations stay",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startPair("static");
+    try {
+      // a's driver makes the requestq's avail index jump past the queue size (a guest bug).
+      const vm = lab.plan.vms.find((v) => v.name === "a")!;
+      const slot = vm.devices.findIndex((d) => d.kind === "iommu");
+      const regs = deviceControl(lab.controlOf(vm.index), vm.control.devices[slot]).regs;
+      const rq = queueConfigOf(regs, 0, 0n);
+      const mem = new DataView(lab.memoryOf("a"));
+      const at = rq.driverAddr + 2; // split avail ring: flags, then idx
+      mem.setUint16(at, (mem.getUint16(at, true) + rq.size + 5) & 0xffff, true);
+      // The ping wakes a's device worker, whose next pass meets the bug.
+      const ping = await lab.exec("a", ["ping", "10.0.0.2", "-c", "2", "-i", "0.05"]);
+      assert.ok(ping.ok && (ping.result as PingResult).received === 2, ping.ok ? "" : ping.message);
+      const error = await waitForValue(
+        "a's device-error for iommu0",
+        () =>
+          lab.events.recent().find((e) =>
+            e.kind === "device-error" && e.subject === "a" && e.detail?.device === "iommu0"
+          ) ?? null,
+        5000,
+      );
+      assert.match(
+        String(error.detail?.error),
+        /^Cannot use the vIOMMU's requestq: avail index \d+ is more than 256 ahead of \d+$/,
+      );
+      const text = prometheusMetrics(lab);
+      assert.match(text, /vlab_iommu_device_queue_errors_total\{[^}]*vm="a"[^}]*\} 1/);
+      assert.match(
+        text,
+        /vlab_device_status_bit\{[^}]*vm="a",device="iommu0"[^}]*bit="DEVICE_NEEDS_RESET"\} 1/,
+      );
+      // The tables stay: a's NIC still reaches its pool through them.
+      const again = await lab.exec("a", ["ping", "10.0.0.2", "-c", "2", "-i", "0.05"]);
+      assert.ok(again.ok && (again.result as PingResult).received === 2, "a:eth0 works on");
+    } finally {
+      await lab.stop();
+    }
+  },
+});

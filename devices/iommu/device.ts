@@ -21,6 +21,11 @@
  * - a consumer that does not acknowledge within `invalidateTimeoutMs`: S_IOERR (counted, and
  *   `lastTimeout` names it); nothing throws on guest input.
  * - no event buffer for a fault: dropped and counted (D7).
+ * - a malformed ring on either queue (a ring error: an avail index that jumped, a head out of
+ *   range, a loop; reliability.md A1 to A17): the device stops (`fault`), counted
+ *   (`queueErrors`), and serves nothing, not even fault reports, until it is reset; its worker sets
+ *   DEVICE_NEEDS_RESET with a configuration interrupt (G13) and logs `device-error`. The removals
+ *   the stopped run applied are still invalidated: no consumer keeps what it cached of them.
  *
  * @module
  */
@@ -52,7 +57,13 @@ import {
   TAIL_SIZE,
 } from "./config.ts";
 import { IOVA_LIMIT } from "./dma.ts";
-import type { InvalidationTimeout, TableError } from "./errors.ts";
+import type { RingError } from "../virtio/errors.ts";
+import type {
+  InvalidationTimeout,
+  IommuDeviceFault,
+  IommuQueueName,
+  TableError,
+} from "./errors.ts";
 import { CONSUMER_WORDS, Hdr } from "./layout.ts";
 import { readFaults } from "./faults.ts";
 import { IOMMU_COUNTER_COUNT, IommuCounter } from "./metrics.ts";
@@ -154,6 +165,7 @@ export class IommuDevice implements VirtioDeviceModel {
   private waiting_ = false;
   private readonly faultCursor: number[];
   private lastTimeout_: InvalidationTimeout | null = null;
+  private fault_: IommuDeviceFault | null = null;
 
   /** A device in reset state. */
   constructor(opts: IommuDeviceOptions) {
@@ -199,6 +211,14 @@ export class IommuDevice implements VirtioDeviceModel {
     return this.lastTimeout_;
   }
 
+  /**
+   * The ring error that stopped the device (a queue the guest broke), or null. While set,
+   * `service` does nothing: the device waits for its reset (DEVICE_NEEDS_RESET).
+   */
+  get fault(): IommuDeviceFault | null {
+    return this.fault_;
+  }
+
   /** The generation a held request waits for, or null. */
   get waitingFor(): number | null {
     return this.waiting_ ? this.heldGen : null;
@@ -209,6 +229,7 @@ export class IommuDevice implements VirtioDeviceModel {
    * sleep on it (the eventq's buffers are the driver's supply for reports, not work).
    */
   faultsPending(): boolean {
+    if (this.fault_ !== null) return false; // stopped: nothing is reported until the reset
     const { i32, layout } = this.viommu.views;
     for (let c = 0; c < this.faultCursor.length; c++) {
       // observe faultHead: pairs with publish faultHead in recordFault.
@@ -272,6 +293,7 @@ export class IommuDevice implements VirtioDeviceModel {
     this.requestq = ctx.queues[REQ];
     this.eventq = ctx.queues[EVT];
     this.negotiated = ctx.negotiated;
+    this.fault_ = null;
     // Faults logged before activation are not the driver's business.
     for (let c = 0; c < this.faultCursor.length; c++) {
       this.faultCursor[c] = readFaults(this.viommu.views, c, 0).next;
@@ -295,6 +317,7 @@ export class IommuDevice implements VirtioDeviceModel {
     this.eventq = null;
     this.negotiated = 0n;
     this.held.length = 0;
+    this.fault_ = null;
     // Whether a consumer may cache a translation: something is attached (or in bypass), a
     // removal is not invalidated yet, or a consumer is behind the last invalidation. If none,
     // no IOTLB holds anything (a first boot's reset): nobody to wait for, a peer not up included.
@@ -330,13 +353,22 @@ export class IommuDevice implements VirtioDeviceModel {
     o.completed = 0;
     o.interruptRequest = false;
     o.interruptEvent = false;
+    if (this.fault_ !== null) {
+      // Stopped on a broken queue: inert until the driver resets the device (G13).
+      o.waiting = false;
+      return o;
+    }
     const rq = this.requestq;
     if (rq && !rq.broken) {
       if (this.waiting_) this.finishHeld(this.now());
       for (let n = 0; !this.waiting_ && n < budget; n++) {
         const r = rq.pop();
         if (!r.ok) {
-          if (r.error.fatal) break; // the queue broke: nothing more is popped from it
+          if (r.error.fatal) {
+            // A malformed ring (a guest bug): the device stops and asks for a reset.
+            this.breakOn(r.error, "requestq");
+            break;
+          }
           // A chain the device cannot walk (a buffer out of reach, A13; over 2^32 bytes, A16):
           // returned unused, as a request with no room for its head or tail. It stopped the loop
           // and stayed in flight for good.
@@ -351,7 +383,7 @@ export class IommuDevice implements VirtioDeviceModel {
         this.handle(r.value);
         this.counters[IommuCounter.requests]++;
       }
-      if (!this.waiting_ && this.held.length > 0) {
+      if (!this.waiting_ && this.held.length > 0 && this.fault_ === null) {
         this.heldGen = this.viommu.invalidate();
         this.counters[IommuCounter.invalidations]++;
         this.heldDeadline = this.now() + this.timeoutMs;
@@ -361,9 +393,29 @@ export class IommuDevice implements VirtioDeviceModel {
       rq.publish();
       o.interruptRequest = o.completed > 0 && rq.needsInterrupt();
     }
-    this.reportFaults();
+    if (this.fault_ === null) this.reportFaults();
     o.waiting = this.waiting_;
     return o;
+  }
+
+  /**
+   * A ring error broke `queue`: stop (`fault`) until the reset. The requests held for an
+   * invalidation are never completed (the queue takes no completion; the driver's reset takes
+   * their buffers back), but what they removed from the tables stays removed: the invalidation
+   * is started all the same (not waited for), so that no consumer keeps translating through a
+   * removed mapping while the device waits for its reset.
+   */
+  private breakOn(e: RingError & { fatal: true }, queue: IommuQueueName): void {
+    if (this.fault_ !== null) return;
+    const { fatal: _fatal, ...cause } = e;
+    this.fault_ = { kind: "queue-broken", queue, cause: cause as RingError };
+    this.counters[IommuCounter.queueErrors]++;
+    this.held.length = 0;
+    this.waiting_ = false;
+    if (this.viommu.dirty) {
+      this.viommu.invalidate();
+      this.counters[IommuCounter.invalidations]++;
+    }
   }
 
   private nowArg: number | (() => number) = 0;
@@ -446,8 +498,8 @@ export class IommuDevice implements VirtioDeviceModel {
     // properties nor its status, and is not counted. (The request itself was applied: whether it
     // must wait for an invalidation is known only then. It is what the driver asked for, and
     // `service` popped it from a working queue just now, untouched since: only a queue that lost
-    // track of its chains refuses it. Nothing resets the device for that: a broken request queue
-    // only stops `service`.)
+    // track of its chains refuses it. A queue broken by a ring error stops the device, which
+    // waits for its reset: `breakOn`.)
     // The tail is the last 4 bytes: everything up to it counts as written.
     if (this.complete(chain, chain.writableBytes, status)) this.writeReply(chain, status);
     else this.probeDue = false;
@@ -554,6 +606,8 @@ export class IommuDevice implements VirtioDeviceModel {
       this.counters[IommuCounter.faultReportsDropped] += log.lost;
       for (const f of log.records) {
         const r = eq && !eq.broken ? eq.pop() : null;
+        // A malformed eventq ring (a guest bug): the device stops; this and the rest are dropped.
+        if (r && !r.ok && r.error.fatal) this.breakOn(r.error, "eventq");
         if (!r || !r.ok || r.value === null) {
           // A buffer the device cannot reach (A13) is returned unused (it stayed in flight).
           if (r && !r.ok && !r.error.fatal && eq!.push(r.error.chain, 0).ok) pushed++;

@@ -15,6 +15,10 @@ import { SharedRingAccess } from "../virtio/ring_access.ts";
 import { SplitDeviceQueue } from "../virtio/split_device.ts";
 import { PackedDeviceQueue } from "../virtio/packed_device.ts";
 import type { DescriptorChain, DeviceQueue } from "../virtio/queue.ts";
+import { createQueuePair } from "../virtio/pair.ts";
+import { PageAllocator } from "../memory/allocator.ts";
+import { IommuDriver } from "./driver.ts";
+import { parseIommuConfig } from "./config.ts";
 
 const IOVA = 0x4000_0000;
 
@@ -270,6 +274,112 @@ Deno.test("reset detaches every endpoint, drops every mapping and starts an inva
   dma.beginBatch();
   assert.equal(dma.resolve(IOVA, 4, "read"), -1);
   assert.equal(r.viommu.domainOf(0), undefined);
+});
+
+/** The rig's split rings: requestq's avail ring at 0x2000, eventq's at 0x5000 (flags, idx, ring). */
+const AVAIL = { requestq: 0x2000, eventq: 0x5000 } as const;
+
+/** Make one more avail entry visible on a split queue of the rig, holding `head` (a guest bug). */
+function publishHead(mem: DataView, avail: number, size: number, head: number): void {
+  const idx = mem.getUint16(avail + 2, true);
+  mem.setUint16(avail + 4 + 2 * (idx % size), head, true);
+  mem.setUint16(avail + 2, (idx + 1) & 0xffff, true);
+}
+
+Deno.test("a broken requestq stops the device until its reset: nothing served, no fault reported, counted (G13)", () => {
+  const r = iommuRig("split");
+  const { driver, device, dma, clock } = r;
+  const mem = new DataView(r.mem.u8.buffer);
+  driver.fillEvents();
+  driver.attach(1, 0);
+  driver.map(1, { start: IOVA, end: IOVA + 0xfff, gpa: 0x8000, flags: MapFlag.READ });
+  driver.publish();
+  assert.equal(device.service(clock.now).completed, 2);
+  driver.collect();
+  dma.beginBatch();
+  assert.equal(dma.resolve(IOVA, 4, "read"), 0x8000, "cached in nic0's IOTLB");
+  // An UNMAP, then a head past the queue size (a guest bug): the UNMAP is applied and held for
+  // its invalidation, then the ring breaks.
+  driver.unmap(1, IOVA, IOVA + 0xfff);
+  driver.publish();
+  publishHead(mem, AVAIL.requestq, 8, 300);
+  const requests = device.counters[IommuCounter.requests];
+  const o = device.service(clock.now);
+  assert.deepEqual(device.fault, {
+    kind: "queue-broken",
+    queue: "requestq",
+    cause: { kind: "head-out-of-range", head: 300, size: 8 },
+  });
+  assert.equal(o.completed, 0, "the held UNMAP is not completed on a broken queue");
+  assert.equal(o.waiting, false, "nothing waits on a stopped device");
+  assert.equal(device.counters[IommuCounter.queueErrors], 1);
+  // The UNMAP stands, and its invalidation went out: nic0 drops what it cached.
+  dma.beginBatch();
+  assert.equal(dma.resolve(IOVA, 4, "read"), -1);
+
+  // Inert: a request published over a mended ring is not served, a fault is not reported.
+  driver.attach(2, 1);
+  driver.publish();
+  assert.equal(dma.resolve(IOVA, 4, "read"), -1, "a fault nic0 logs");
+  assert.equal(device.service(clock.now).completed, 0);
+  assert.equal(device.counters[IommuCounter.requests], requests + 1, "only the UNMAP was popped");
+  assert.equal(device.faultsPending(), false);
+  assert.equal(device.counters[IommuCounter.faultReports], 0);
+  assert.equal(device.counters[IommuCounter.queueErrors], 1, "counted once");
+
+  // The reset returns it to power-on: new queues are served.
+  device.reset();
+  assert.equal(device.fault, null);
+  const fresh = (base: number) => {
+    const q = createQueuePair(r.mem, {
+      layout: "split",
+      size: 8,
+      descAddr: base,
+      driverAddr: base + 0x1000,
+      deviceAddr: base + 0x2000,
+      features: { eventIdx: true, indirect: false, inOrder: false },
+    });
+    if (!q.ok) throw new Error(q.error.kind);
+    return q.value;
+  };
+  const rq = fresh(0x9000), eq = fresh(0xc000);
+  assert.ok(device.activate({ negotiated: device.offered, queues: [rq.device, eq.device] }).ok);
+  const config = new Uint8Array(device.configSize);
+  for (let i = 0; i < config.length; i++) config[i] = device.readConfig(i, 1);
+  const again = new IommuDriver({
+    mem: r.mem,
+    alloc: new PageAllocator(0x80000, 0x40000),
+    requestq: rq.driver,
+    eventq: eq.driver,
+    config: parseIommuConfig(config),
+  });
+  again.attach(1, 0);
+  again.publish();
+  dma.beginBatch(); // acknowledge the reset's invalidation
+  device.service(clock.now);
+  assert.deepEqual(again.collect().map((c) => [c.type, c.status]), [[ReqType.ATTACH, 0]]);
+});
+
+Deno.test("a broken eventq stops the device too: its fault is dropped, requests are not served", () => {
+  const r = iommuRig("split");
+  const { driver, device, dma, clock } = r;
+  const mem = new DataView(r.mem.u8.buffer);
+  publishHead(mem, AVAIL.eventq, 8, 9); // the eventq's only entry: a head past its size
+  dma.beginBatch();
+  assert.equal(dma.resolve(IOVA, 4, "read"), -1, "endpoint 0 is not attached: DOMAIN fault");
+  const o = device.service(clock.now);
+  assert.equal(o.interruptEvent, false);
+  assert.deepEqual(device.fault, {
+    kind: "queue-broken",
+    queue: "eventq",
+    cause: { kind: "head-out-of-range", head: 9, size: 8 },
+  });
+  assert.equal(device.counters[IommuCounter.faultReportsDropped], 1);
+  assert.equal(device.counters[IommuCounter.queueErrors], 1);
+  driver.attach(1, 0);
+  driver.publish();
+  assert.equal(device.service(clock.now).completed, 0);
+  assert.deepEqual(driver.collect(), []);
 });
 
 for (const layout of LAYOUTS) {

@@ -5,6 +5,7 @@
  */
 
 import { hex } from "../memory/errors.ts";
+import { formatQueueError, type RingError } from "../virtio/errors.ts";
 
 /** Why the owner refused a table operation (each maps to one virtio-iommu status). */
 export type TableError =
@@ -84,4 +85,39 @@ export function formatViommuError(error: ViommuError): string {
         `did not drop its IOTLB within ${error.waitedMs} ms (acked generation ${error.acked}, ` +
         `wanted ${error.wanted})`;
   }
+}
+
+/** The virtio-iommu queues, by name (virtio 1.2 §5.13.2). */
+export type IommuQueueName = "requestq" | "eventq";
+
+/**
+ * Why the virtio-iommu device stopped: the guest broke one of its queues (a malformed ring: an
+ * avail index that jumped, a head out of range, a descriptor loop). The device serves nothing
+ * more and needs a reset (DEVICE_NEEDS_RESET, reliability.md G13).
+ */
+export interface IommuDeviceFault {
+  /** Discriminant. */
+  readonly kind: "queue-broken";
+  /** The queue the ring error broke. */
+  readonly queue: IommuQueueName;
+  /** The ring error. */
+  readonly cause: RingError;
+}
+
+/**
+ * Render a virtio-iommu device fault as one sentence-case line (the `device-error` event's
+ * `error`).
+ *
+ * @example
+ * ```ts
+ * import { formatIommuFault } from "./errors.ts";
+ * formatIommuFault({
+ *   kind: "queue-broken",
+ *   queue: "requestq",
+ *   cause: { kind: "head-out-of-range", head: 300, size: 256 },
+ * }); // "Cannot use the vIOMMU's requestq: head index 300 is not below the queue size 256"
+ * ```
+ */
+export function formatIommuFault(fault: IommuDeviceFault): string {
+  return formatQueueError(fault.cause, `the vIOMMU's ${fault.queue}`);
 }

@@ -33,7 +33,12 @@ export const IommuCounter = {
   faultReportsDropped: 9,
   /** Requests a restarted device worker took over from the one it replaced (`adoptInFlight`). */
   adopted: 10,
+  /**
+   * Queues the guest broke (a malformed ring): each stopped the device, which set
+   * DEVICE_NEEDS_RESET and served nothing more until it was reset.
+   */
+  queueErrors: 11,
 } as const;
 
 /** Number of device counter words. */
-export const IOMMU_COUNTER_COUNT = 11;
+export const IOMMU_COUNTER_COUNT = 12;

@@ -5,12 +5,20 @@
  * consumer slot in its spec), serves the device's register mailbox and, once the driver set
  * DRIVER_OK, services the request queue (ATTACH, DETACH, MAP, UNMAP, PROBE): an UNMAP completes
  * only after every consumer acknowledged the invalidation, which the net kind does at the start
- * of every loop pass. Faults the consumers logged go to the guest on the event queue.
+ * of every loop pass. Faults the consumers logged go to the guest on the event queue. A queue the
+ * guest broke (a malformed ring) stops the device: DEVICE_NEEDS_RESET with a configuration
+ * interrupt, and a `device-error` event, as the net and vsock kinds report theirs.
  *
  * @module
  */
 
-import { formatViommuError, IommuDevice, IommuQueue, Viommu } from "../../../devices/iommu/mod.ts";
+import {
+  formatIommuFault,
+  formatViommuError,
+  IommuDevice,
+  IommuQueue,
+  Viommu,
+} from "../../../devices/iommu/mod.ts";
 import { deviceControl } from "../../wire/control.ts";
 import { ringDoorbell } from "../../wire/doorbell.ts";
 import { serveMailbox } from "../../wire/mailbox.ts";
@@ -89,6 +97,8 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
   let spins = 0;
   // The last invalidation timeout reported: each new one is an event, not only a counter.
   let lastTimeout = device.lastTimeout;
+  /** The device's fault was reported (DEVICE_NEEDS_RESET, `device-error`): once per fault. */
+  let faultReported = false;
   return {
     pump: () => {
       let work = false;
@@ -96,8 +106,21 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
         work = true;
         ringDoorbell(bells, guestThread);
       }
+      // A reset (Status 0, served above) cleared the fault: report the next one too.
+      if (device.fault === null) faultReported = false;
       if (!transport.isLive()) return work;
       const o = device.service(now);
+      const fault = device.fault;
+      if (fault !== null && !faultReported) {
+        // A queue the guest broke: the device stops and asks for a reset (G13), said aloud.
+        faultReported = true;
+        transport.markNeedsReset(fault);
+        ctx.post({
+          type: "event",
+          kind: "device-error",
+          detail: { device: spec.name, error: formatIommuFault(fault) },
+        });
+      }
       // A peer acknowledges on its own thread's passes: wake it when an invalidation waits.
       if (o.waiting) { for (const p of spec.peers ?? []) ringDoorbell(bells, p.thread); }
       waiting = o.waiting;
