@@ -31,6 +31,7 @@ import { schemaProblems } from "../topology/structure.ts";
 import { withoutYamlEnv } from "../topology/yaml_env.ts";
 import { leadingZeroIssues } from "../topology/leading_zero.ts";
 import { vlabFileKind, vlabTextKind, wrongKindProblem } from "../topology/file_kind.ts";
+import { textFileLook } from "../topology/text_kind.ts";
 import type { Topology, TopologyIssue } from "../topology/types.ts";
 import { type ExprError, parseExpr } from "./expr.ts";
 import { checkReferences, checkTypes, type LabNames } from "./references.ts";
@@ -1606,6 +1607,15 @@ export async function parseDrill(text: string, file: string): Promise<Result<Dri
   // Its YAML problems name a drill ("a drill is one document"), not a topology.
   const parsed = parseYamlDocument(text, { what: "a drill" });
   if (!parsed.ok) {
+    // A topology (or a report) with a YAML-level problem (a duplicate key, an unknown tag) is of
+    // its kind all the same: one problem that says so, told from its keys as written, not its
+    // problem in a drill's words (`vlab drill run topology.yaml` said "a drill holds plain values").
+    const look = textFileLook(text);
+    const wrong = wrongKindProblem(look.kind, "drill", { file });
+    if (wrong !== null) {
+      const { code, message, hint } = wrong;
+      return err([{ code, path: "", ...look.at, message, hint, file }]);
+    }
     const lines = text.split("\n");
     return err(parsed.error.map((i) => {
       // `- !(a > b)`: YAML reads a leading `!` as a tag, and its error says nothing of that.

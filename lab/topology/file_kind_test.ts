@@ -56,6 +56,37 @@ Deno.test("textFileKind tells a file's kind whatever its YAML-level problems", (
   }
 });
 
+Deno.test("a drill with a YAML-level problem read as a topology is still one wrong-kind problem", () => {
+  // `vlab up drill.yaml` reported the drill's duplicate key or unknown tag in a topology's words
+  // ("a topology holds plain values"), where a clean drill says to run it with `vlab drill run`.
+  const drills = [
+    DRILL + "assert:\n  - !p.received\n", // an unknown tag (an assertion that starts with !)
+    DRILL + "timeline: []\n", // a duplicate key
+    DRILL.replace("wait: 1s", "wait: *gone"), // an alias to nothing
+    DRILL.replace("wait: 1s", "wait: [1s"), // a syntax error below the top
+  ];
+  for (const text of drills) {
+    const r = parseTopology(text, "drills/d.yaml");
+    assert.ok(!r.ok, text);
+    // At the document's top (after its comment), as a clean drill's is.
+    assert.deepEqual(r.error.map((i) => [i.code, i.line, i.column, i.message, i.hint]), [[
+      "wrong-kind",
+      2,
+      1,
+      "This is a drill file, not a topology",
+      "give its topology instead (pair), or run it with `vlab drill run drills/d.yaml`",
+    ]], text);
+  }
+  const inline = parseTopology("topology: { name: x }\ntimeline: []\ntimeline: []\n", "d.yaml");
+  assert.ok(!inline.ok);
+  assert.deepEqual(inline.error.map((i) => i.code), ["wrong-kind"]);
+  assert.match(inline.error[0].hint!, /written inline under its `topology:`/);
+  // A topology with such a problem keeps its own.
+  const topology = parseTopology(TOPOLOGY + "name: y\n", "t.yaml");
+  assert.ok(!topology.ok);
+  assert.deepEqual(topology.error.map((i) => i.code), ["duplicate-key"]);
+});
+
 Deno.test("a drill read as a topology is one problem at its top, naming its topology and drill run", () => {
   const r = parseTopology(DRILL, "drills/d.yaml");
   assert.ok(!r.ok);
@@ -107,6 +138,17 @@ Deno.test("a topology or a report given as a drill is one problem, not one per k
     topo.error[0].hint!,
     /^start it with `vlab up lab.yaml`; a drill names its topology/,
   );
+  // A topology with a YAML-level problem too: `vlab drill run` said "a drill holds plain values".
+  for (const text of [TOPOLOGY + "name: y\n", TOPOLOGY + "links: !x []\n"]) {
+    const bad = await parseDrill("# lab\n" + text, "lab.yaml");
+    assert.ok(!bad.ok);
+    assert.deepEqual(bad.error.map((i) => [i.code, i.line, i.column, i.message]), [[
+      "wrong-kind",
+      2,
+      1,
+      "This is a topology, not a drill file",
+    ]], text);
+  }
   const report = await parseDrill(REPORT, "r.json");
   assert.ok(!report.ok);
   assert.deepEqual(report.error.map((i) => i.code), ["wrong-kind"]);

@@ -37,6 +37,7 @@ import { aliasIssues, duplicateKeyIssues, syntaxIssues, unknownTagIssues } from 
 import { findPair, keysAsWritten, mergeIssues } from "./yaml_merge.ts";
 import { tooDeepAt } from "./depth.ts";
 import { vlabFileKind, vlabTextKind, wrongKindProblem } from "./file_kind.ts";
+import { textFileLook } from "./text_kind.ts";
 import type { Topology, TopologyIssue } from "./types.ts";
 
 type Locator = (problem: Problem) => { line: number; column: number } | null;
@@ -460,7 +461,17 @@ function parseText(text: string, source: string): Result<Topology, TopologyIssue
   const written = wrongKindProblem(vlabTextKind(text), "topology", { file: source });
   if (written !== null) return err(toIssues([written], () => ({ line: 1, column: 1 })));
   const parsed = parseYamlDocument(text);
-  if (!parsed.ok) return parsed;
+  if (!parsed.ok) {
+    // A drill (or a report) with a YAML-level problem (an unknown tag, a duplicate key) is of its
+    // kind all the same: one problem that says so, told from its keys as written, not the
+    // problem in topology wording (`vlab up drill.yaml` said "a topology holds plain values").
+    const look = textFileLook(text);
+    const wrong = wrongKindProblem(look.kind, "topology", {
+      file: source,
+      topology: look.topology,
+    });
+    return wrong === null ? parsed : err(toIssues([wrong], () => look.at));
+  }
   const r = validate(parsed.value.raw, source, parsed.value.locate);
   // A file of another kind (a drill) is that one problem: its own keys (`seed: 010`) are its
   // kind's to judge. A leading zero beside it hid the kind, and `vlab validate drill.yaml`

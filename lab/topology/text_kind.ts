@@ -28,10 +28,39 @@ import { withoutYamlEnv } from "./yaml_env.ts";
  * ```
  */
 export function textFileKind(text: string): VlabFileKind | null {
-  if (text.length > MAX_TOPOLOGY_BYTES) return null;
+  return textFileLook(text).kind;
+}
+
+/** What {@linkcode textFileLook} tells of a text without building its document. */
+export interface TextFileLook {
+  /** The kind of vlab file the text is ({@linkcode textFileKind}). */
+  kind: VlabFileKind | null;
+  /**
+   * A drill's top-level `topology:` as a message names it: the text of a plain or quoted
+   * scalar, `{}` for anything else written there (an inline topology), undefined when absent.
+   */
+  topology: string | Record<string, never> | undefined;
+  /** Where the document's top-level map starts (1-based), as a problem of the whole file is placed. */
+  at: { line: number; column: number };
+}
+
+/**
+ * The kind of vlab file `text` is ({@linkcode textFileKind}) and the top-level `topology:` a
+ * drill names, both read from the keys as written: a loader that refuses a drill's YAML-level
+ * problem still says it is a drill, and which topology to give instead.
+ *
+ * @example
+ * ```ts
+ * import { textFileLook } from "./text_kind.ts";
+ * textFileLook("topology: star\ntimeline: []\ntimeline: []\n").topology; // "star"
+ * ```
+ */
+export function textFileLook(text: string): TextFileLook {
+  const top = { line: 1, column: 1 };
+  if (text.length > MAX_TOPOLOGY_BYTES) return { kind: null, topology: undefined, at: top };
   const written = vlabTextKind(text);
-  if (written !== null) return written;
-  if (tooDeepAt(text) !== null) return null;
+  if (written !== null) return { kind: written, topology: undefined, at: top };
+  if (tooDeepAt(text) !== null) return { kind: null, topology: undefined, at: top };
   const doc = withoutYamlEnv(() =>
     parseDocument(text.replace(/\r(?!\n)/g, "\n"), {
       uniqueKeys: false,
@@ -39,12 +68,28 @@ export function textFileKind(text: string): VlabFileKind | null {
       logLevel: "silent",
     })
   );
-  if (!isMap(doc.contents)) return null;
+  if (!isMap(doc.contents)) return { kind: null, topology: undefined, at: top };
   // Own data properties only: a key `__proto__` is a key like any other here.
   const keys = Object.fromEntries(
     doc.contents.items.flatMap((pair) =>
       isScalar(pair.key) && typeof pair.key.value === "string" ? [[pair.key.value, true]] : []
     ),
   );
-  return vlabFileKind(keys);
+  // The first `topology:` written, as a duplicate key's first is the one a reader reports.
+  const pair = doc.contents.items.find((p) => isScalar(p.key) && p.key.value === "topology");
+  const value = pair?.value;
+  const topology = pair === undefined
+    ? undefined
+    : isScalar(value) && typeof value.value === "string"
+    ? value.value
+    : {};
+  const start = doc.contents.range?.[0] ?? 0;
+  const before = text.slice(0, start);
+  const at = { line: before.split(/\r?\n|\r/).length, column: start - lastBreak(before) + 1 };
+  return { kind: vlabFileKind(keys), topology, at };
+}
+
+/** The offset just after the last line break of `text`, 0 when it has none. */
+function lastBreak(text: string): number {
+  return Math.max(text.lastIndexOf("\n"), text.lastIndexOf("\r")) + 1;
 }
