@@ -21,7 +21,7 @@ import { topologyFromObject } from "../lab/topology/mod.ts";
 import { Lab } from "../lab/lab.ts";
 import { planLab } from "../lab/plan.ts";
 import { parseTopology } from "../lab/topology/load.ts";
-import { LAB_TEST, waitForValue } from "../lab/testing.ts";
+import { LAB_TEST, vmRestarted, waitForValue } from "../lab/testing.ts";
 import type { PingResult } from "../lab/guest/workloads/ping.ts";
 import { takeSnapshot } from "../lab/snapshot.ts";
 import { prometheusMetrics } from "../lab/prometheus.ts";
@@ -282,7 +282,7 @@ for (const mode of ["strict", "static"]) {
 
 Deno.test({
   name: "iommu-pair (static): a guest bug in a's vIOMMU requestq stops the device, which sets " +
-    "DEVICE_NEEDS_RESET and is logged; the NICs' translations stay",
+    "DEVICE_NEEDS_RESET and is logged; the NICs' translations stay; a reboot brings it back",
   ...LAB_TEST,
   fn: async () => {
     const lab = await startPair("static");
@@ -319,6 +319,17 @@ Deno.test({
       // The tables stay: a's NIC still reaches its pool through them.
       const again = await lab.exec("a", ["ping", "10.0.0.2", "-c", "2", "-i", "0.05"]);
       assert.ok(again.ok && (again.result as PingResult).received === 2, "a:eth0 works on");
+      // The guest has no reset path (as Linux's driver): a reboot brings the device back.
+      const from = lab.events.recent().length;
+      const crash = await lab.fault({ kind: "vm-crash", vm: "a", ms: 100 });
+      assert.ok(crash.ok, crash.ok ? "" : crash.message);
+      await vmRestarted(lab, "a", from);
+      assert.match(
+        prometheusMetrics(lab),
+        /vlab_device_status_bit\{[^}]*vm="a",device="iommu0"[^}]*bit="DEVICE_NEEDS_RESET"\} 0/,
+      );
+      const revoke = await lab.exec("a", ["iommu-unmap", "eth0"]);
+      assert.ok(revoke.ok, revoke.ok ? "" : revoke.message); // served: an UNMAP of the new pool
     } finally {
       await lab.stop();
     }
