@@ -11,7 +11,6 @@
  */
 
 import { Command } from "@commander-js/extra-typings";
-import { parse as parseYaml } from "yaml";
 import { count } from "../devices/base/plural.ts";
 import { formatDrillIssues, loadDrillFile } from "../lab/drill/load.ts";
 import { DRILL_FILE, readInput } from "../lab/drill/input.ts";
@@ -27,7 +26,7 @@ import {
 import type { LabStatus } from "../lab/metrics.ts";
 import { findLabs, type LabRecord } from "../lab/state.ts";
 import { shippedTopologies } from "../lab/topology/mod.ts";
-import { vlabFileKind } from "../lab/topology/file_kind.ts";
+import { textFileKind } from "../lab/topology/text_kind.ts";
 import type { Topology } from "../lab/topology/types.ts";
 import { closestName, didYouMean } from "../lab/topology/issues.ts";
 import { escapeControl, quote } from "../devices/base/quote.ts";
@@ -135,20 +134,15 @@ async function graphOf(arg: string | undefined): Promise<LabGraph> {
 }
 
 /**
- * The topology of the drill file at `path`, or null when it is no drill (`vlabFileKind`: the kind
+ * The topology of the drill file at `path`, or null when it is no drill (`textFileKind`: the kind
  * every loader tells files apart by) or cannot be read (the topology loader then says why). A drill that does not
  * validate is printed, every problem, as `vlab drill run` prints it.
  */
 async function drillTopology(path: string): Promise<Topology | null> {
   const text = await readInput(path, DRILL_FILE);
-  if (!text.ok) return null;
-  let doc: unknown;
-  try {
-    doc = parseYaml(text.value);
-  } catch {
-    return null;
-  }
-  if (vlabFileKind(doc) !== "drill") return null;
+  // Its keys as written: a drill with a duplicate key or an alias to nothing is a drill whose
+  // problems the drill loader prints, not a topology's.
+  if (!text.ok || textFileKind(text.value) !== "drill") return null;
   const r = await loadDrillFile(path);
   if (r.ok) return r.value.topology;
   await writeAll(Deno.stderr, encoder.encode(formatDrillIssues(r.error) + "\n"));

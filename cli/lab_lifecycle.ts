@@ -16,8 +16,7 @@ import { dirname, isAbsolute, join } from "node:path";
 import { quote, shellArg } from "../devices/base/quote.ts";
 import { readBoundedText, type TextFileKind } from "../lab/topology/files.ts";
 import { MAX_TOPOLOGY_BYTES } from "../lab/topology/limits.ts";
-import { parseYamlDocument } from "../lab/topology/load.ts";
-import { isPlainObject } from "../lab/topology/plain.ts";
+import { type TextFileLook, textFileLook } from "../lab/topology/text_kind.ts";
 import { LabError } from "../lab/errors.ts";
 import { type ProcessState, processState } from "../lab/proc.ts";
 import { findLabs, inspectLab, readRecord, removeStaleLab, stateRoot } from "../lab/state.ts";
@@ -356,26 +355,26 @@ const DOWN_TOPOLOGY: TextFileKind = {
  * The lab a `vlab down` argument names, and where that name came from (for the message when no
  * such lab runs): a lab's name as given; a path (with a "/" or a ".", which no lab name has) is a
  * topology file, and the lab is the one its `name:` names, as `vlab up FILE` named it. Only
- * `name:` is read: a file edited since its lab started still stops it. A drill file (it has a
- * `topology:`, which no topology file has) names the drill, not its lab: the lab is its
+ * `name:` is read: a file edited since its lab started still stops it. A drill file (its kind told
+ * by its keys, as every reader tells it) names the drill, not its lab: the lab is its
  * topology's (a shipped name, a file relative to the drill's folder, or the inline map's `name:`),
  * as `vlab drill run` starts it.
  */
 async function labNamedBy(arg: string): Promise<{ name: string; from: string | null }> {
   if (!arg.includes("/") && !arg.includes(".")) return { name: arg, from: null };
-  const raw = await readTopologyLike(arg);
-  if (isPlainObject(raw) && raw.topology !== undefined) {
-    const t = raw.topology;
+  // Its kind and keys as written (textFileLook): a file edited since its lab started, even with a
+  // duplicate key or an unknown tag now, still names its lab, and a drill is still a drill.
+  const look = await lookAt(arg);
+  if (look.kind === "drill") {
+    const t = look.topology;
     const from = `the topology of drill ${quote(arg)}`;
-    if (isPlainObject(t) && typeof t.name === "string") return { name: t.name, from };
+    if (typeof t === "object" && t.name !== undefined) return { name: t.name, from };
     if (typeof t === "string") {
       const bare = !t.includes("/") && !t.includes(".y");
       const path = bare ? resolveTopologyPath(t) : isAbsolute(t) ? t : join(dirname(arg), t);
       if (!bare || path !== t) {
-        const named = await readTopologyLike(path);
-        if (isPlainObject(named) && typeof named.name === "string") {
-          return { name: named.name, from };
-        }
+        const named = await lookAt(path);
+        if (named.name !== undefined) return { name: named.name, from };
       }
     }
     throw new VlabError(
@@ -386,9 +385,7 @@ async function labNamedBy(arg: string): Promise<{ name: string; from: string | n
       },
     );
   }
-  if (isPlainObject(raw) && typeof raw.name === "string") {
-    return { name: raw.name, from: `the name in ${quote(arg)}` };
-  }
+  if (look.name !== undefined) return { name: look.name, from: `the name in ${quote(arg)}` };
   throw new VlabError(
     "topology-invalid",
     `Cannot tell which lab ${quote(arg)} is: it has no \`name:\``,
@@ -399,8 +396,8 @@ async function labNamedBy(arg: string): Promise<{ name: string; from: string | n
   );
 }
 
-/** The parsed YAML of the file at `path` (null when it does not parse); one line and a hint else. */
-async function readTopologyLike(path: string): Promise<unknown> {
+/** What the file at `path` is and names, from its keys as written; one line and a hint when unread. */
+async function lookAt(path: string): Promise<TextFileLook> {
   const text = await readBoundedText(path, DOWN_TOPOLOGY);
   if (!text.ok) {
     const hint = text.error.hint ?? DOWN_TOPOLOGY.kindHint;
@@ -408,8 +405,7 @@ async function readTopologyLike(path: string): Promise<unknown> {
       hint: hint.charAt(0).toUpperCase() + hint.slice(1),
     });
   }
-  const doc = parseYamlDocument(text.value);
-  return doc.ok ? doc.value.raw : null;
+  return textFileLook(text.value);
 }
 
 /**

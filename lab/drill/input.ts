@@ -15,8 +15,8 @@ import { err, ok, type Result } from "../../devices/base/result.ts";
 import { parse as parseJsonTree } from "@humanwhocodes/momoa";
 import { readBoundedText, STDIN_SOURCE, type TextFileKind } from "../topology/files.ts";
 import { MAX_TOPOLOGY_BYTES } from "../topology/limits.ts";
-import { parseYamlDocument } from "../topology/load.ts";
 import { vlabFileKind, vlabTextKind, wrongKindProblem } from "../topology/file_kind.ts";
+import { textFileLook } from "../topology/text_kind.ts";
 import type { TopologyIssue } from "../topology/types.ts";
 import { checkString } from "./check.ts";
 import { closestName } from "../topology/issues.ts";
@@ -182,12 +182,12 @@ export function parseReport(text: string, file: string): Result<unknown, InputIs
     value = JSON.parse(text);
   } catch (e) {
     // A drill file or a topology (YAML) given to a replay: say what it is, not where it stops
-    // being JSON.
-    const yaml = text.length <= MAX_TOPOLOGY_BYTES ? parseYamlDocument(text) : null;
-    if (yaml?.ok === true) {
-      const top = yaml.value.locate({ code: "", path: [], message: "", hint: null });
-      const wrong = wrongKind(yaml.value.raw, top);
-      if (wrong !== null) return wrong;
+    // being JSON, from its keys as written (a duplicate key or an unknown tag leaves its kind).
+    const look = textFileLook(text);
+    const wrong = wrongKindProblem(look.kind, "report", { file });
+    if (wrong !== null) {
+      const { code, message, hint } = wrong;
+      return err({ code, path: "", ...look.at, message, hint, file });
     }
     const at = v8ErrorAt(e) ?? jsonErrorAt(text);
     const empty = text.trim() === "";

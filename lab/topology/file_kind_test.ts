@@ -14,7 +14,7 @@ import { textFileKind } from "./text_kind.ts";
 import { parseTopology, topologyFromObject } from "./load.ts";
 import { loadTopologyFile } from "./files.ts";
 import { loadDrillFile, parseDrill } from "../drill/load.ts";
-import { readReport } from "../drill/input.ts";
+import { parseReport, readReport } from "../drill/input.ts";
 
 const DRILL = "# a drill\ntopology: pair\ntimeline:\n  - wait: 1s\nassert: []\n";
 const TOPOLOGY = "name: x\nvms: { a: {} }\n";
@@ -192,6 +192,24 @@ Deno.test("a replay given a drill, a topology, the schema or an empty file says 
     const topo = await readReport(await write("t.yaml", TOPOLOGY));
     assert.ok(!topo.ok);
     assert.equal(topo.error.message, "This is a topology, not a drill report (report.json)");
+    // With a YAML-level problem too: each said "The report is not JSON".
+    for (
+      const [text, kind] of [[DRILL + "timeline: []\n", "a drill file"], [
+        TOPOLOGY + "name: y\n",
+        "a topology",
+      ]]
+    ) {
+      const r = parseReport(text, "x.yaml");
+      assert.ok(!r.ok);
+      assert.deepEqual([r.error.code, r.error.message], [
+        "wrong-kind",
+        `This is ${kind}, not a drill report (report.json)`,
+      ]);
+    }
+    // A cut report is still one that is no JSON.
+    const cut = parseReport(REPORT.slice(0, 20), "r.json");
+    assert.ok(!cut.ok);
+    assert.equal(cut.error.code, "bad-json");
     const schema = await readReport(fileURLToPath(schemaFile));
     assert.ok(!schema.ok);
     assert.equal(schema.error.code, "wrong-kind");

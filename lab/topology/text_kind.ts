@@ -8,7 +8,7 @@
  * @module
  */
 
-import { isMap, isScalar, parseDocument } from "yaml";
+import { type Document, isAlias, isMap, isScalar, parseDocument, type YAMLMap } from "yaml";
 import { type VlabFileKind, vlabFileKind, vlabTextKind } from "./file_kind.ts";
 import { MAX_TOPOLOGY_BYTES } from "./limits.ts";
 import { tooDeepAt } from "./depth.ts";
@@ -35,19 +35,23 @@ export function textFileKind(text: string): VlabFileKind | null {
 export interface TextFileLook {
   /** The kind of vlab file the text is ({@linkcode textFileKind}). */
   kind: VlabFileKind | null;
+  /** The top-level `name:` (a topology's lab) when it is written as a string, else undefined. */
+  name: string | undefined;
   /**
-   * A drill's top-level `topology:` as a message names it: the text of a plain or quoted
-   * scalar, `{}` for anything else written there (an inline topology), undefined when absent.
+   * A drill's top-level `topology:`: the text of a string scalar, else an object (an inline
+   * topology, with its `name:` when that is written as a string); undefined when absent.
    */
-  topology: string | Record<string, never> | undefined;
+  topology: string | { name?: string } | undefined;
   /** Where the document's top-level map starts (1-based), as a problem of the whole file is placed. */
   at: { line: number; column: number };
 }
 
 /**
- * The kind of vlab file `text` is ({@linkcode textFileKind}) and the top-level `topology:` a
- * drill names, both read from the keys as written: a loader that refuses a drill's YAML-level
- * problem still says it is a drill, and which topology to give instead.
+ * The kind of vlab file `text` is ({@linkcode textFileKind}), its lab's `name:` and the
+ * `topology:` a drill names, all read from the top-level keys as written (the first of a
+ * duplicate key): a loader that refuses a drill's YAML-level problem still says it is a drill
+ * and which topology to give instead, and `vlab down FILE` still finds the lab of a file edited
+ * since its lab started.
  *
  * @example
  * ```ts
@@ -56,11 +60,11 @@ export interface TextFileLook {
  * ```
  */
 export function textFileLook(text: string): TextFileLook {
-  const top = { line: 1, column: 1 };
-  if (text.length > MAX_TOPOLOGY_BYTES) return { kind: null, topology: undefined, at: top };
+  const none = { kind: null, name: undefined, topology: undefined, at: { line: 1, column: 1 } };
+  if (text.length > MAX_TOPOLOGY_BYTES) return none;
   const written = vlabTextKind(text);
-  if (written !== null) return { kind: written, topology: undefined, at: top };
-  if (tooDeepAt(text) !== null) return { kind: null, topology: undefined, at: top };
+  if (written !== null) return { ...none, kind: written };
+  if (tooDeepAt(text) !== null) return none;
   const doc = withoutYamlEnv(() =>
     parseDocument(text.replace(/\r(?!\n)/g, "\n"), {
       uniqueKeys: false,
@@ -68,25 +72,44 @@ export function textFileLook(text: string): TextFileLook {
       logLevel: "silent",
     })
   );
-  if (!isMap(doc.contents)) return { kind: null, topology: undefined, at: top };
+  if (!isMap(doc.contents)) return none;
   // Own data properties only: a key `__proto__` is a key like any other here.
   const keys = Object.fromEntries(
     doc.contents.items.flatMap((pair) =>
       isScalar(pair.key) && typeof pair.key.value === "string" ? [[pair.key.value, true]] : []
     ),
   );
-  // The first `topology:` written, as a duplicate key's first is the one a reader reports.
-  const pair = doc.contents.items.find((p) => isScalar(p.key) && p.key.value === "topology");
-  const value = pair?.value;
-  const topology = pair === undefined
-    ? undefined
-    : isScalar(value) && typeof value.value === "string"
-    ? value.value
-    : {};
-  const start = doc.contents.range?.[0] ?? 0;
+  const top = doc.contents;
+  const topology = valueOf(doc, top, "topology");
+  const inline = isMap(topology) ? stringOf(doc, valueOf(doc, topology, "name")) : undefined;
+  const start = top.range?.[0] ?? 0;
   const before = text.slice(0, start);
   const at = { line: before.split(/\r?\n|\r/).length, column: start - lastBreak(before) + 1 };
-  return { kind: vlabFileKind(keys), topology, at };
+  return {
+    kind: vlabFileKind(keys),
+    name: stringOf(doc, valueOf(doc, top, "name")),
+    topology: topology === undefined
+      ? undefined
+      : stringOf(doc, topology) ?? (inline === undefined ? {} : { name: inline }),
+    at,
+  };
+}
+
+/**
+ * The value node of the first `key` of `map` (an alias resolved), null for a key with no value,
+ * undefined when the key is absent.
+ */
+function valueOf(doc: Document, map: YAMLMap, key: string): unknown {
+  const pair = map.items.find((p) => isScalar(p.key) && p.key.value === key);
+  if (pair === undefined) return undefined;
+  // An alias to nothing resolves to undefined: a value all the same, not a missing key.
+  return isAlias(pair.value) ? pair.value.resolve(doc) ?? null : pair.value ?? null;
+}
+
+/** The text of a string scalar node, else undefined. */
+function stringOf(doc: Document, node: unknown): string | undefined {
+  const n = isAlias(node) ? node.resolve(doc) : node;
+  return isScalar(n) && typeof n.value === "string" ? n.value : undefined;
 }
 
 /** The offset just after the last line break of `text`, 0 when it has none. */
