@@ -319,6 +319,13 @@ Deno.test({
       // The tables stay: a's NIC still reaches its pool through them.
       const again = await lab.exec("a", ["ping", "10.0.0.2", "-c", "2", "-i", "0.05"]);
       assert.ok(again.ok && (again.result as PingResult).received === 2, "a:eth0 works on");
+      // a's guest read DEVICE_NEEDS_RESET on the configuration interrupt: its requests give up at
+      // once, saying why (an iommu-unmap waited out 5 s and said "did not answer").
+      const t0 = performance.now();
+      const refused = await lab.exec("a", ["iommu-unmap", "eth0"]);
+      assert.ok(!refused.ok);
+      assert.match(refused.message, /the vIOMMU's device stopped on an error and needs a reset/);
+      assert.ok(performance.now() - t0 < 2000, "refused at once");
       // The guest has no reset path (as Linux's driver): a reboot brings the device back.
       const from = lab.events.recent().length;
       const crash = await lab.fault({ kind: "vm-crash", vm: "a", ms: 100 });

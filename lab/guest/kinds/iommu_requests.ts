@@ -17,6 +17,10 @@
  * the driver hands out again as soon as the request completed. A window is revocable once its MAP
  * completed and while no reset of its NIC holds it (`hold`).
  *
+ * A device that stopped on an error (DEVICE_NEEDS_RESET: a queue the guest broke) answers nothing
+ * more, and this driver does not reset it (as Linux's does not): once `needsReset` says so, the
+ * kind's requests give up at once, saying why, instead of waiting out their timeout.
+ *
  * @module
  */
 
@@ -88,6 +92,11 @@ export interface GuestIommuRequestsOptions {
   /** True once the guest must stop (its VM crashed): the NICs' mapping waits give up. */
   stopped?: () => boolean;
   /**
+   * True once the device set DEVICE_NEEDS_RESET (read on a configuration interrupt): it answers
+   * nothing more until a reset this driver does not do, so the kind's requests give up at once.
+   */
+  needsReset?: () => boolean;
+  /**
    * Run `fn`, which writes the requestq or the eventq, as a section of the guest's generation
    * (`Fence.guard`: `otherwise` once it ended, a crashed guest's request staged nothing);
    * default: run it.
@@ -137,6 +146,16 @@ interface Ticket {
   status: number | null | undefined;
 }
 
+/** Why the kind's requests go unanswered once the device asked for a reset (`needsReset`). */
+const STOPPED = "device stopped on an error and needs a reset, which this guest's driver " +
+  "does not do";
+
+/** The hint of a request refused because the device needs a reset. */
+function stoppedHint(vm: string): string {
+  return `Its device-error event says why; a reboot of the VM (\`vlab fault vm-crash ${vm}\`) ` +
+    "brings the device back";
+}
+
 /** The requestq has no room now (no free request, or no free descriptors). */
 function busy(e: IommuDriverError): boolean {
   return e.kind === "ring-full" || e.kind === "no-slot";
@@ -157,6 +176,7 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
   const pause = opts.pause ?? pauseInGuest;
   const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
   const guard = opts.guard ?? (<T>(fn: () => T, _otherwise: T) => fn());
+  const needsReset = opts.needsReset ?? (() => false);
   // A kick writes the queue's notify register: a section too. A wait's kick again runs in a
   // continuation after its pause, outside the loop's pass (a reset's `restore`, a workload's
   // `prepare`): a crashed guest's kicked the requestq its successor had taken.
@@ -251,7 +271,7 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
         waiting.set(r.value, ticket);
         return { ok: true, value: ticket };
       }
-      if (r === null || !busy(r.error) || now() >= deadline) return r;
+      if (r === null || !busy(r.error) || now() >= deadline || needsReset()) return r;
       publish();
       await pause(now() - started);
       collect();
@@ -271,8 +291,9 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
     const open = () => tickets.some((t) => t.status === undefined);
     let kicked = now();
     const started = kicked;
-    // Bounded by the deadline: the device worker answers in time or the caller hears null.
-    while (open() && now() < deadline) {
+    // Bounded by the deadline: the device worker answers in time or the caller hears null (at
+    // once when the device stopped: it answers nothing more).
+    while (open() && now() < deadline && !needsReset()) {
       collect();
       if (!open()) break;
       await pause(now() - started);
@@ -284,6 +305,7 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
 
   /** Why a request found no room: the queue stayed full, or the driver refused it (in words). */
   const noRoom = (e: IommuDriverError): string => {
+    if (busy(e) && needsReset()) return `the vIOMMU's ${STOPPED}`;
     if (busy(e)) return `the vIOMMU's request queue stayed full for ${timeoutMs / 1000} s`;
     const { action, reason } = queueErrorParts(e as DriverError, "the requestq");
     return `its driver could not ${action}: ${reason}`;
@@ -313,6 +335,12 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
     const revocable = (endpoint: number) =>
       windows.has(endpoint) && (held.get(endpoint) ?? 0) === 0;
     if (!ep || !revocable(ep.endpoint)) return gone();
+    const stopped = () => ({
+      ok: false as const,
+      message: `Cannot revoke ${shown}: the vIOMMU's ${STOPPED}`,
+      hint: stoppedHint(opts.vm),
+    });
+    if (needsReset()) return stopped();
     const domain = ep.endpoint + 1;
     const t0 = now();
     // The window is read again after each wait for room: another revocation, or a reset that
@@ -327,6 +355,7 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
     }, t0 + timeoutMs);
     const w = seen.w;
     if (r === null || w === undefined) return gone();
+    if (!r.ok && busy(r.error) && needsReset()) return stopped();
     if (!r.ok) {
       return busy(r.error)
         ? {
@@ -354,6 +383,7 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
       revoked.delete(ep.endpoint);
       windows.set(ep.endpoint, w);
     }
+    if (status === null && needsReset()) return stopped();
     return {
       ok: false,
       message: status === null
@@ -372,6 +402,11 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
    */
   const reach = async (endpoint: number, w: Window, attach: boolean): Promise<void> => {
     const domain = endpoint + 1;
+    if (needsReset()) {
+      throw new Error(
+        `The vIOMMU of ${opts.vm} did not set up endpoint ${endpoint}: its ${STOPPED}`,
+      );
+    }
     const tickets: Ticket[] = [];
     const deadline = now() + timeoutMs;
     /** Stage one request (waiting for room) whose ticket joins `tickets`, or throw. */
@@ -395,6 +430,11 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
       await take(`map endpoint ${endpoint}'s pool`, () => driver.map(domain, range));
     }
     const statuses = await complete(tickets);
+    if (statuses.some((s) => s === null) && needsReset()) {
+      throw new Error(
+        `The vIOMMU of ${opts.vm} did not set up endpoint ${endpoint}: its ${STOPPED}`,
+      );
+    }
     if (statuses.some((s) => s !== IommuStatus.OK)) {
       throw new Error(
         `The vIOMMU of ${opts.vm} did not set up endpoint ${endpoint}: statuses ${

@@ -227,6 +227,48 @@ Deno.test("a device that does not answer fails prepare saying so, not with an em
   );
 });
 
+Deno.test("a device that needs a reset fails the kind's requests at once, saying why (they waited out their timeout)", async () => {
+  // Set up, then the device stops on a queue the guest broke (DEVICE_NEEDS_RESET, read on its
+  // configuration interrupt): this driver does not reset it, and the device answers no more.
+  let needsReset = false;
+  const r = iommuRig("split", { size: 16 });
+  const clock = { t: 0 };
+  let answering = true;
+  const requests = guestIommuRequests({
+    ...eth0Static(r.driver),
+    now: () => clock.t,
+    pause: () => {
+      clock.t += 1;
+      if (answering) r.device.service(clock.t);
+      if (clock.t === 3) needsReset = true; // the interrupt comes while the UNMAP waits
+      return Promise.resolve();
+    },
+    timeoutMs: TIMEOUT_MS,
+    needsReset: () => needsReset,
+  });
+  await requests.service.prepare(0, WINDOW, WINDOW);
+  answering = false;
+  clock.t = 0;
+  const waited = await requests.revoke("eth0");
+  assert.ok(!waited.ok);
+  const message = `Cannot revoke "eth0": the vIOMMU's device stopped on an error and needs a ` +
+    "reset, which this guest's driver does not do";
+  assert.equal(waited.message, message);
+  assert.match(waited.hint ?? "", /device-error event .*`vlab fault vm-crash a`/);
+  assert.equal(clock.t, 3, `given up at the interrupt, not at its ${TIMEOUT_MS} ms`);
+  assert.equal(requests.service.revoked(0), false, "the window is left as it was");
+  // Asked again: refused at once, nothing staged.
+  const inFlight = r.driver.inFlight;
+  const again = await requests.revoke("eth0");
+  assert.ok(!again.ok && again.message === message);
+  assert.equal(clock.t, 3);
+  assert.equal(r.driver.inFlight, inFlight);
+  await assert.rejects(
+    requests.service.prepare(0, WINDOW, WINDOW),
+    /^Error: The vIOMMU of a did not set up endpoint 0: its device stopped on an error/,
+  );
+});
+
 Deno.test("a revocation the driver refuses for a reason other than room says why in words, with a hint", async () => {
   const w = world(() => 3);
   await w.requests.service.prepare(0, WINDOW, WINDOW);
