@@ -20,6 +20,7 @@
 
 import { z } from "zod";
 import { type ImpairmentProblem, parseImpairment, reorderProblem } from "../topology/impairment.ts";
+import type { Impairment } from "../topology/types.ts";
 import { nonFiniteNumber } from "../topology/schema.ts";
 import { vsockImpairmentProblem } from "../topology/vsock_impairment.ts";
 import { isPassthrough } from "../host/impair.ts";
@@ -178,28 +179,95 @@ function refuseProtoKey(value: unknown, ctx: z.RefinementCtx): void {
 
 /**
  * Valid values of the keys that other keys need (a distribution needs a delay and a jitter, an
- * overhead a rate), beside which a key's value is judged on its own.
+ * overhead a rate, a gap a reorder), beside which a key's value is judged on its own, and which
+ * stand in for a refused one when the keys are judged together.
  */
-const COMPANIONS: Readonly<Record<string, string>> = { delay: "1ms", jitter: "1ms", rate: "1mbit" };
+const COMPANIONS: Readonly<Record<string, string>> = {
+  delay: "1ms",
+  jitter: "1ms",
+  rate: "1mbit",
+  reorder: "1%",
+};
+
+/** A link a drill can impair, as `drillLinks` lists it. */
+type DrillLink = ReturnType<typeof drillLinks>[number];
 
 /**
- * Every problem of an impair step's `set` that `parseImpairment` refused with `first`: each key's
+ * Every problem of an impair step's `set` on `link` (when the topology has it). First each key's
  * own (an unknown key, a value out of range), judged beside valid values of the keys it needs, so
- * that one bad key hides no other and brings no false one; else `first` (keys that do not go
- * together). `parseImpairment` stops at its first problem: `{ dealy: 1ms, loss: 200% }` said only
- * `dealy`, where a topology file's link says both.
+ * that one bad key hides no other and brings no false one (`parseImpairment` stops at its first
+ * problem: `{ dealy: 1ms, loss: 200% }` said only `dealy`, where a topology file's link says
+ * both). Then the problems of the other keys taken together ({@linkcode togetherProblems}: a
+ * distribution without a jitter, two loss models, what the link refuses), said beside the bad
+ * keys rather than after they are fixed, as a topology file's link says them, except where a
+ * refused key's value decides: with `{ rate: fast, overhead: 5 }` no "overhead without a rate".
  */
-function impairmentProblems(
-  set: unknown,
-  first: ImpairmentProblem,
-  link: string | undefined,
-): ImpairmentProblem[] {
-  if (set === null || typeof set !== "object" || Array.isArray(set)) return [first];
+function impairmentProblems(set: unknown, link: DrillLink | undefined): ImpairmentProblem[] {
+  if (set === null || typeof set !== "object" || Array.isArray(set)) {
+    const r = parseImpairment(set, { link: link?.name });
+    return r.ok ? [] : [r.error];
+  }
   const own = Object.entries(set).flatMap(([key, value]) => {
-    const alone = parseImpairment({ ...COMPANIONS, [key]: value }, { link });
+    const alone = parseImpairment({ ...COMPANIONS, [key]: value }, { link: link?.name });
     return alone.ok ? [] : [alone.error];
   });
-  return own.length > 0 ? own : [first];
+  const bad = new Set(own.map((p) => p.key));
+  const good = Object.fromEntries(Object.entries(set).filter(([key]) => !bad.has(key)));
+  const together = togetherProblems(good, link);
+  if (bad.size === 0) return together;
+  // A problem that a refused key's value decides is said once the key reads: it is one only when
+  // the keys are found wanting with valid values in place of the refused ones too.
+  const standIns = Object.fromEntries(
+    [...bad].flatMap((key) => Object.hasOwn(COMPANIONS, key) ? [[key, COMPANIONS[key]]] : []),
+  );
+  const still = new Set(togetherProblems({ ...good, ...standIns }, link).map(problemId));
+  return [...own, ...together.filter((p) => still.has(problemId(p)))];
+}
+
+/** One problem of keys taken together, whatever the values beside it. */
+const problemId = (p: ImpairmentProblem) => `${p.key}\n${p.message}`;
+
+/**
+ * The problems of impairment keys that each read on their own, taken together: each that
+ * `parseImpairment` finds (it stops at its first, so the key at fault is set aside and the rest
+ * judged again), then, when the topology has the link, what the link refuses of the impairment
+ * (a vsock stream takes no loss, a vsock router's link no impairment, a net link no reorder
+ * without a delay), as `vlab link NAME set` refuses it.
+ */
+function togetherProblems(
+  keys: Record<string, unknown>,
+  link: DrillLink | undefined,
+): ImpairmentProblem[] {
+  const rest = { ...keys };
+  const problems: ImpairmentProblem[] = [];
+  // Each round sets one key aside: bounded by the number of keys.
+  for (let round = 0; round <= Object.keys(keys).length; round++) {
+    const r = parseImpairment(rest, { link: link?.name });
+    if (r.ok) return [...problems, ...linkRefusals(r.value, link)];
+    // Two loss models of three are said once.
+    if (!problems.some((p) => p.message === r.error.message)) problems.push(r.error);
+    if (!Object.hasOwn(rest, r.error.key)) break;
+    delete rest[r.error.key];
+  }
+  return problems;
+}
+
+/** What `link` refuses of an impairment that reads, or nothing when the topology lacks it. */
+function linkRefusals(imp: Impairment, link: DrillLink | undefined): ImpairmentProblem[] {
+  if (link === undefined) return [];
+  // What the lab refuses of a vsock stream (a loss would break it), as `vlab link set` does.
+  const refused = link.kind === "vsock"
+    ? vsockImpairmentProblem(link.name, imp)
+    : link.kind === "vsock-router" && !isPassthrough(imp)
+    ? {
+      message: `Cannot impair vsock link ${quote(link.name)}: it goes to a vsock router`,
+      hint: "Impair a vsock link between two VMs, or the net links",
+    }
+    : null;
+  if (refused !== null) return [{ key: "", message: refused.message, hint: refused.hint }];
+  // A net link's reorder needs a delay (a vsock link refuses any reorder, above).
+  const reorder = link.kind === "net" ? reorderProblem(link.name, imp) : null;
+  return reorder === null ? [] : [reorder];
 }
 
 /** An impair step's problems: its link (when the topology loaded) and its impairment keys. */
@@ -230,40 +298,16 @@ function checkImpair(
     });
   }
   // The link named, when the topology has it, as in the lab's own refusals.
-  const r = a.set === undefined ? null : parseImpairment(a.set, { link: link?.name });
-  if (r !== null && !r.ok) {
-    for (const problem of impairmentProblems(a.set, r.error, link?.name)) {
-      problems.push({
-        code: "bad-impairment",
-        path: problem.key === "" ? [...path, "set"] : [...path, "set", problem.key],
-        // An unknown key is placed at the key, a bad value at the value.
-        atKey: problem.message.startsWith("Unknown impairment key"),
-        message: problem.message,
-        hint: problem.hint,
-      });
-    }
-  } else if (r !== null && link !== undefined) {
-    // What the lab refuses of a vsock stream (a loss would break it), as `vlab link set` does.
-    const refused = link.kind === "vsock"
-      ? vsockImpairmentProblem(link.name, r.value)
-      : link.kind === "vsock-router" && !isPassthrough(r.value)
-      ? {
-        message: `Cannot impair vsock link ${quote(link.name)}: it goes to a vsock router`,
-        hint: "Impair a vsock link between two VMs, or the net links",
-      }
-      : null;
-    // A net link's reorder needs a delay (a vsock link refuses any reorder, above).
-    const reorder = link.kind === "net" ? reorderProblem(link.name, r.value) : null;
-    if (refused !== null) {
-      problems.push({ code: "bad-impairment", path: [...path, "set"], ...refused });
-    } else if (reorder !== null) {
-      problems.push({
-        code: "bad-impairment",
-        path: [...path, "set", reorder.key],
-        message: reorder.message,
-        hint: reorder.hint,
-      });
-    }
+  const found = a.set === undefined ? [] : impairmentProblems(a.set, link);
+  for (const problem of found) {
+    problems.push({
+      code: "bad-impairment",
+      path: problem.key === "" ? [...path, "set"] : [...path, "set", problem.key],
+      // An unknown key is placed at the key, a bad value at the value.
+      atKey: problem.message.startsWith("Unknown impairment key"),
+      message: problem.message,
+      hint: problem.hint,
+    });
   }
   return problems;
 }

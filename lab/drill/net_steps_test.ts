@@ -59,6 +59,41 @@ Deno.test("an impair step's set reports each bad key, as a topology's link does,
   ]);
 });
 
+Deno.test("an impair step's bad key hides no problem of the other keys taken together", async () => {
+  // Keys that do not go together were said only once every bad key was fixed; a topology file's
+  // link says them beside the bad key. Not where a refused key's value decides (rate, delay,
+  // reorder, jitter read wrong): that would be a false one.
+  const text = "topology: vsock-pair\ntimeline:\n" +
+    "  - impair: { link: a-b, set: { dealy: 1ms, distribution: normal } }\n" +
+    "  - impair: { link: a-b, set: { loss: 200%, overhead: 5, reorder: 5% } }\n" +
+    "  - impair: { link: a-b, set: { dealy: 1ms, loss: 1%, loss_state: 1% } }\n" +
+    "  - impair: { link: a-b-vsock, set: { dealy: 1ms, loss: 1% } }\n" +
+    "  - impair: { link: a-b, set: { delay: -1ms, reorder: 5%, gap: 2 } }\n" +
+    "  - impair: { link: a-b, set: { reorder: 200%, gap: 2, jitter: x, distribution: normal } }\n" +
+    // Every pair of the good keys, as a topology file's link says them.
+    "  - impair: { link: a-b, set: { distribution: normal, overhead: 5 } }\n";
+  const r = await parseDrill(text, "d.yaml");
+  assert.ok(!r.ok, "the drill should not validate");
+  assert.deepEqual(r.error.map((i) => `${i.line}: ${i.message}`), [
+    '3: Unknown impairment key "dealy"',
+    '3: Cannot set a distribution on link "a-b" without a jitter',
+    "4: loss must be between 0% and 100%, got 200%",
+    '4: Cannot set an overhead on link "a-b" without a rate',
+    '4: Cannot reorder on link "a-b" without a delay',
+    '5: Unknown impairment key "dealy"',
+    '5: Cannot use more than one of loss, loss_state and loss_gemodel on link "a-b"',
+    // What a vsock link refuses, at its `set`.
+    '6: Cannot set loss on vsock link "a-b-vsock": vsock is a reliable stream, and a lost, ' +
+    "duplicated, corrupted or reordered packet breaks the connection",
+    '6: Unknown impairment key "dealy"',
+    "7: delay must not be negative, got -1ms",
+    "8: reorder must be between 0% and 100%, got 200%",
+    '8: Cannot read jitter "x": expected a duration',
+    '9: Cannot set a distribution on link "a-b" without a jitter',
+    '9: Cannot set an overhead on link "a-b" without a rate',
+  ]);
+});
+
 Deno.test("an impair step's __proto__ key is an unknown impairment key, not dropped", async () => {
   // The set's schema built its output by assignment: `__proto__` set the prototype, and the step
   // ran as `delay=2ms`, or as no impairment, without a word.
