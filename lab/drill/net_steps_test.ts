@@ -7,6 +7,7 @@
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { formatDrillIssues, parseDrill } from "./load.ts";
+import { parseTopology } from "../topology/load.ts";
 import { runDrill } from "./run.ts";
 import { LAB_TEST } from "../testing.ts";
 
@@ -92,6 +93,38 @@ Deno.test("an impair step's bad key hides no problem of the other keys taken tog
     '9: Cannot set a distribution on link "a-b" without a jitter',
     '9: Cannot set an overhead on link "a-b" without a rate',
   ]);
+});
+
+Deno.test("an impair step says the keys that do not go together as a topology file's link does", async () => {
+  // Two validators (the drill's reads `set` as `vlab link set` does, a topology's its links'
+  // layers): beside a bad key, each says the same pairs, and neither one its value decides.
+  const sets = [
+    "dealy: 1ms, distribution: normal",
+    "loss: 200%, overhead: 5, reorder: 5%",
+    "rate: fast, overhead: 5",
+    "delay: -1ms, reorder: 5%, gap: 2",
+    "reorder: 200%, gap: 2, jitter: x, distribution: normal",
+    "jitter: 1ms, distribution: bogus",
+    "distribution: normal, overhead: 5",
+  ];
+  const pairs = (messages: string[]) => messages.filter((m) => /^Cannot (set|reorder)/.test(m));
+  for (const set of sets) {
+    const topology = parseTopology(
+      "name: x\nvms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } } }\n" +
+        `links: [{ endpoints: [a, b], name: a-b, ${set} }]\n`,
+      "t.yaml",
+    );
+    const drill = await parseDrill(
+      `topology: pair\ntimeline:\n  - impair: { link: a-b, set: { ${set} } }\n`,
+      "d.yaml",
+    );
+    assert.ok(!topology.ok && !drill.ok, set);
+    assert.deepEqual(
+      pairs(drill.error.map((i) => i.message)),
+      pairs(topology.error.map((i) => i.message)),
+      set,
+    );
+  }
 });
 
 Deno.test("an impair step's __proto__ key is an unknown impairment key, not dropped", async () => {
