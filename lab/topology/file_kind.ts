@@ -6,7 +6,11 @@
  * One mechanism for every reader: the topology loader (`load.ts`: `vlab up`, `validate`,
  * `graph`, a drill's `topology:`), the drill loader (`lab/drill/load.ts`: `vlab drill run`) and
  * the report reader (`lab/drill/input.ts`: `vlab drill replay`) each ask {@linkcode vlabFileKind}
- * and, when the file is of another known kind, report {@linkcode wrongKindProblem} alone.
+ * and, when the file is of another known kind, report {@linkcode wrongKindProblem} alone. A
+ * text whose document cannot be built (a duplicate key, an unknown tag, an alias to nothing) is
+ * told from the same keys as written by `textFileKind` (`text_kind.ts`), which the loaders ask
+ * then, and every command that looks at a file before it loads it (`vlab validate`, `graph`,
+ * `down`, the hint that says how to start a lab again) asks first.
  * A document of no known kind (a typo in every key, an empty map) is left to the reader's own
  * checks, which say what is missing. Pure: no runtime, no YAML.
  *
