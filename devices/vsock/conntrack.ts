@@ -115,6 +115,15 @@ export class ConnTrack {
     this.table.delete(key(guestPort, peerCid, peerPort));
   }
 
+  /** The guest's connection, or undefined (read-only: the table's own entry). */
+  get(
+    guestPort: number,
+    peerCid: number,
+    peerPort: number,
+  ): Readonly<TrackedConnection> | undefined {
+    return this.table.get(key(guestPort, peerCid, peerPort));
+  }
+
   /** Whether the guest's connection exists. */
   has(guestPort: number, peerCid: number, peerPort: number): boolean {
     return this.table.has(key(guestPort, peerCid, peerPort));

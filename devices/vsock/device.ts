@@ -22,6 +22,9 @@
  * - F11: packets for the guest wait in one bounded queue; the backend gets `"busy"` when it
  *   is full, and TX pauses (rather than dropping replies) when the replies fill its reserve.
  * - F12: with no RX buffer, packets wait; `pump` resumes after the driver's RX kick.
+ * - G11: packets for the guest that an RX buffer the queue refused took with it end their
+ *   connections: RST to the peer and to the guest, and what else waits for them is dropped
+ *   (`resetLost`), as no later byte may reach the guest after a gap.
  * The device never queues more for a connection than the guest's credit allows: the table
  * resets a peer that sends beyond it.
  *
@@ -445,8 +448,12 @@ export class VsockDevice implements VirtioDeviceModel {
     const r = this.inbox.put(this.rxq, h, len === 0 ? null : payload);
     this.pushed[0] += r.pushed;
     if (r.broken !== null) this.fault_ = { kind: "queue-broken", queue: "rx", cause: r.broken };
-    // An RX buffer the queue refused to take back was not written: the packet did not arrive.
-    return r.refused ? "not-live" : "queued";
+    // An RX buffer the queue refused to take back was not written: the packet did not arrive
+    // (its sender gets RST from the caller); the RWs of an open buffer refused before it end
+    // their connection here.
+    const refused = r.refused;
+    if (r.lost.length > 0) this.resetLost(r.lost);
+    return refused ? "not-live" : "queued";
   }
 
   /** Write waiting packets into RX buffers and a pending event into an event buffer. */
@@ -460,10 +467,53 @@ export class VsockDevice implements VirtioDeviceModel {
         this.fault_ = { kind: "queue-broken", queue: "event", cause: r.broken };
       }
     }
-    if (this.rxq !== null && this.fault_ === null) {
+    // A pass that met a refused buffer stops there; the next goes on once the connections it
+    // cost were ended (`resetLost`). Bounded: each refusal took one of the queue's buffers.
+    const passes = this.rxq === null ? 0 : this.rxq.size + 1;
+    for (let pass = 0; pass < passes && this.rxq !== null && this.fault_ === null; pass++) {
       const r = this.inbox.pumpRx(this.rxq);
       this.pushed[0] += r.pushed;
       if (r.broken !== null) this.fault_ = { kind: "queue-broken", queue: "rx", cause: r.broken };
+      if (r.lost.length === 0) break;
+      this.resetLost(r.lost);
+    }
+  }
+
+  /**
+   * G11: packets for the guest (headers `lost`, from peers) were dropped with an RX buffer the
+   * queue refused: what follows them on their connections would reach the guest after a gap. Each
+   * connection ends explicitly: what else waits for it is dropped, its peer gets RST (if the
+   * device still tracks it), and so does the guest, unless it never heard of the connection (a
+   * peer's REQUEST it has not answered) and no RST was among the packets dropped.
+   */
+  private resetLost(lost: readonly VsockHeader[]): void {
+    const done = new Set<string>();
+    // Copied: `lost` is the inbox's, and `drop` below runs before it is read through.
+    for (const h of lost.slice()) {
+      const guestPort = h.dstPort;
+      const peerCid = h.srcCid;
+      const peerPort = h.srcPort;
+      const k = `${guestPort}/${peerCid}/${peerPort}`;
+      if (done.has(k)) continue;
+      done.add(k);
+      const waiting = this.inbox.drop((p) =>
+        p.srcCid === peerCid && p.srcPort === peerPort && p.dstPort === guestPort &&
+        p.dstCid === h.dstCid
+      );
+      const e = this.track.get(guestPort, peerCid, peerPort);
+      if (e !== undefined) {
+        this.track.delete(guestPort, peerCid, peerPort);
+        this.c[VsockCounter.connections] = this.track.size;
+        this.rstBackend(rstFor(h));
+      }
+      const known = e !== undefined && e.state !== "peer-connecting";
+      if (known || waiting.rst || h.op === VsockOp.RST) {
+        this.inbox.add(
+          { ...copyHeader(h, emptyHeader()), op: VsockOp.RST, len: 0, flags: 0 },
+          null,
+        );
+        this.c[VsockCounter.rstToGuest]++;
+      }
     }
   }
 

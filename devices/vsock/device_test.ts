@@ -568,7 +568,7 @@ for (const layout of ["split", "packed"] as const) {
     assert.deepEqual(received(r).map((p) => p.h.srcPort), [200]);
   });
 
-  Deno.test(`an open RX buffer the queue refuses at its completion gets no header [${layout}]`, () => {
+  Deno.test(`an open RX buffer the queue refuses at its completion gets no header; its connection ends (G11) [${layout}]`, () => {
     const r = rig({ rxBufferSize: VSOCK_HDR_SIZE + 1000 });
     establish(r, 4096);
     const rw = fromPeer({ op: VsockOp.RW, len: 10 });
@@ -582,9 +582,54 @@ for (const layout of ["split", "packed"] as const) {
     );
     q.restore();
     r.device.finish();
-    assert.equal(c(r, "rxPackets"), 1); // the RESPONSE
+    assert.equal(c(r, "rxPackets"), 2); // the RESPONSE, and the RST that ends the connection
     assert.equal(c(r, "rxNotLive"), 1);
-    assert.equal(received(r).length, 0);
+    assert.deepEqual(received(r).map((p) => [p.h.op, p.h.srcPort, p.h.dstPort]), [
+      [VsockOp.RST, 80, 1024],
+    ]);
+    assert.deepEqual(r.sent.map((p) => [p.h.op, p.h.srcPort, p.h.dstPort]), [
+      [VsockOp.RST, 1024, 80],
+    ]);
+    assert.equal(c(r, "connections"), 0);
+  });
+
+  Deno.test(`packets waiting for an RX buffer the queue refuses end their connection: RST to the peer and the guest, nothing after the gap (G11) [${layout}]`, () => {
+    const r = rig({ queueSize: 4, rxBufferSize: VSOCK_HDR_SIZE + 100 });
+    establish(r, 4096); // a: guest 1024, peer 80
+    rawTx(r, raw(hdr({ op: VsockOp.REQUEST, srcPort: 1025, dstPort: 81 }))); // b
+    const b = { srcPort: 81, dstPort: 1025 };
+    assert.equal(r.device.deliver(fromPeer({ op: VsockOp.RESPONSE, ...b }), null), "queued");
+    r.device.finish();
+    assert.equal(received(r).length, 1);
+    r.sent.length = 0;
+    const rw = (f: Partial<VsockHeader>) => {
+      const out = r.device.deliver(
+        fromPeer({ op: VsockOp.RW, len: 100, ...f }),
+        new Uint8Array(100),
+      );
+      assert.equal(out, "queued");
+    };
+    for (let i = 0; i < 4; i++) rw({}); // a's RWs fill the four RX buffers
+    rw(b); // these wait for buffers: b, a, b
+    rw({});
+    rw(b);
+    assert.equal(r.device.pendingRx, 3);
+    r.device.finish();
+    assert.equal(received(r).length, 4); // the driver posts its buffers again
+    const q = refusePushes(r.rx.device, 1); // the one meant for b's first waiting RW
+    r.device.pump();
+    q.restore();
+    r.device.finish();
+    assert.deepEqual(received(r).map((p) => [p.h.op, p.h.srcPort, p.h.len]), [
+      [VsockOp.RW, 80, 100],
+      [VsockOp.RST, 81, 0],
+    ], "a's RW, then b's RST; b's second RW, after the gap, never");
+    assert.deepEqual(r.sent.map((p) => [p.h.op, p.h.srcPort, p.h.dstPort]), [
+      [VsockOp.RST, 1025, 81],
+    ], "b's peer is told");
+    assert.equal(c(r, "rxNotLive"), 1);
+    assert.equal(c(r, "connections"), 1);
+    assert.equal(r.device.pendingRx, 0);
   });
 
   Deno.test(`an event buffer the queue refuses is not written; the next one takes TRANSPORT_RESET [${layout}]`, () => {

@@ -47,6 +47,13 @@ export interface PumpResult {
    * counts it not live).
    */
   refused: boolean;
+  /**
+   * The packets (their headers) whose bytes an RX buffer the queue refused took with it, besides
+   * `put`'s own (`refused`): queued packets `pumpRx` meant for it, or the earlier RWs of an open
+   * buffer. What came after them on their connections must not reach the guest (the device
+   * resets those connections). Valid until the next call.
+   */
+  lost: readonly VsockHeader[];
 }
 
 /**
@@ -67,7 +74,13 @@ export class GuestInbox {
   private readonly c: Float64Array;
   private readonly hdr = new Uint8Array(VSOCK_HDR_SIZE);
   private readonly out: VsockHeader = emptyHeader();
-  private readonly res: PumpResult = { pushed: 0, broken: null, refused: false };
+  private readonly lostList: VsockHeader[] = [];
+  private readonly res: PumpResult = {
+    pushed: 0,
+    broken: null,
+    refused: false,
+    lost: this.lostList,
+  };
   private items: PendingPacket[] = [];
   private head = 0;
   /**
@@ -106,10 +119,7 @@ export class GuestInbox {
    * and its header are written, and a buffer the queue refuses is not written (`refused`).
    */
   put(q: DeviceQueue, h: Readonly<VsockHeader>, payload: Uint8Array | null): PumpResult {
-    const res = this.res;
-    res.pushed = 0;
-    res.broken = null;
-    res.refused = false;
+    const res = this.start();
     if (this.head < this.items.length) {
       this.add(copyHeader(h, emptyHeader()), payload === null ? null : copyAtPhase(payload));
       return res;
@@ -168,15 +178,52 @@ export class GuestInbox {
     return res;
   }
 
+  /** `res`, emptied for a new call. */
+  private start(): PumpResult {
+    const res = this.res;
+    res.pushed = 0;
+    res.broken = null;
+    res.refused = false;
+    this.lostList.length = 0;
+    return res;
+  }
+
   /**
    * Complete the open RX buffer, if any; pushes count in `res`. One the queue refuses gets no
-   * header, and its bytes (of packets delivered before) count as not live.
+   * header, and its bytes (of packets delivered before) count as not live, their connection
+   * `lost`.
    */
   private close(q: DeviceQueue): void {
     const chain = this.open;
     if (chain === null) return;
     this.open = null;
-    if (!this.complete(q, chain, null, 0, 0)) this.c[VsockCounter.rxNotLive]++;
+    if (this.complete(q, chain, null, 0, 0)) return;
+    this.c[VsockCounter.rxNotLive]++;
+    this.lostList.push(copyHeader(this.out, emptyHeader()));
+  }
+
+  /**
+   * Forget every waiting packet `matches` takes (the device reset its connection); how many, and
+   * whether an RST was among them.
+   */
+  drop(matches: (h: Readonly<VsockHeader>) => boolean): { dropped: number; rst: boolean } {
+    let dropped = 0;
+    let rst = false;
+    const kept: PendingPacket[] = [];
+    for (let i = this.head; i < this.items.length; i++) {
+      const p = this.items[i];
+      if (!matches(p.h)) {
+        kept.push(p);
+        continue;
+      }
+      dropped++;
+      if (p.h.op === VsockOp.RST) rst = true;
+    }
+    if (dropped > 0) {
+      this.items = kept;
+      this.head = 0;
+    }
+    return { dropped, rst };
   }
 
   /**
@@ -251,13 +298,11 @@ export class GuestInbox {
    * header, `len` the sum, `buf_alloc` and `fwd_cnt` the latest. A packet larger than the
    * buffer goes as several. The buffer `put` left open is completed first: what waits came
    * after its bytes. Each buffer's completion is staged before it is written; the packets
-   * meant for a buffer the queue refuses are dropped, counted not live.
+   * meant for a buffer the queue refuses are dropped, counted not live, and the pump stops there,
+   * their connections `lost`: the caller ends them before anything after them is written.
    */
   pumpRx(q: DeviceQueue): PumpResult {
-    const res = this.res;
-    res.pushed = 0;
-    res.broken = null;
-    res.refused = false;
+    const res = this.start();
     this.close(q);
     const c = this.c;
     const out = this.out;
@@ -290,10 +335,19 @@ export class GuestInbox {
         if (!sameStream(p.h, next.h) || next.payload === null || next.off !== 0) break;
         p = next;
       }
-      // Staged before it is written, as in `put`.
+      // Staged before it is written, as in `put`. A buffer the queue refuses takes the packets
+      // planned for it (and what was left of the last): their connections are `lost`.
       if (!q.push(chain, VSOCK_HDR_SIZE + filled).ok) {
         c[VsockCounter.rxNotLive]++;
-        continue;
+        const last = Math.min(this.head, this.items.length - 1);
+        for (let i = first; i <= last; i++) {
+          if (i < this.head || this.items[i].off > 0) {
+            this.lostList.push(copyHeader(this.items[i].h, emptyHeader()));
+          }
+        }
+        // Stop here: what waits after them on their connections must not go before the device
+        // ended those (its next pass goes on).
+        break;
       }
       res.pushed++;
       // Bounded: the packets planned above, `filled` bytes in all.
@@ -326,7 +380,13 @@ export class GuestInbox {
    * is staged first: a buffer the queue refuses is not written, and the next one is tried.
    */
   pumpEvent(q: DeviceQueue): PumpResult & { written: boolean } {
-    const res = { pushed: 0, broken: null as RingError | null, refused: false, written: false };
+    const res = {
+      pushed: 0,
+      broken: null as RingError | null,
+      refused: false,
+      lost: [],
+      written: false,
+    };
     for (let i = 0; i <= q.size; i++) {
       const held = this.heldEvent.shift();
       const r = held === undefined ? q.pop() : { ok: true as const, value: held };
