@@ -347,8 +347,8 @@ export class VsockDriver {
   /**
    * Take up fresh driver halves after the guest reset and re-initialised the device (its
    * DEVICE_NEEDS_RESET, or a queue this driver found broken): every buffer is free again (the
-   * packets in flight are lost with their connections, which the reset ends: TRANSPORT_RESET),
-   * the fault is cleared, and nothing is allocated. Each queue must have the size the driver
+   * packets in flight are lost with their connections, which the reset ends: TRANSPORT_RESET;
+   * those of the TX queue count as `txDropped`), the fault is cleared, and nothing is allocated. Each queue must have the size the driver
    * was built for; nothing changes otherwise. Post the buffers again after (`fillRx`,
    * `fillEvents`) and publish (`flush`).
    */
@@ -363,6 +363,10 @@ export class VsockDriver {
         return err({ kind: "queue-size-changed", queue: p.name, size: q.size, expected: p.q.size });
       }
     }
+    // TX packets the device had not returned (the caller reclaims first what it did): lost.
+    let dropped = 0;
+    for (let i = 0; i < this.tx.busy.length; i++) dropped += this.tx.busy[i];
+    this.c[VsockDriverCounter.txDropped] += dropped;
     for (const [p, q] of pairs) {
       p.q = q;
       const count = p.free.length;

@@ -114,7 +114,13 @@ export const VsockDriverCounter = {
   rstReceived: 10,
   /** Packets dropped by the socket table (wrong CID, RST for no socket). */
   rxDropped: 11,
+  /**
+   * TX packets a device reset discarded: queued on the TX queue and not yet returned by the
+   * device when the guest reset it (their connections end with the reset: `transport-reset`).
+   * As the net driver's `txDropped`.
+   */
+  txDropped: 12,
 } as const;
 
 /** Number of driver counter words. */
-export const VSOCK_DRIVER_COUNTER_COUNT = 12;
+export const VSOCK_DRIVER_COUNTER_COUNT = 13;

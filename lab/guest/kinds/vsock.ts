@@ -284,6 +284,10 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
     resetting = true;
     eventDueAt = 0;
     const t0 = performance.now();
+    // What the device sent and returned is no loss: taken back now, so that only the TX packets
+    // the reset discards count as `txDropped` (`VsockDriver.reattach`). A section: a
+    // configuration interrupt's read (a continuation) may ask for the reset.
+    ctx.fence.guard(() => driver.reclaimTx(), 0);
     sockets.transportReset();
     post({
       type: "event",

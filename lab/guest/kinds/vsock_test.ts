@@ -5,7 +5,9 @@ import {
   emptyHeader,
   VSOCK_COUNTER_COUNT,
   VSOCK_DRIVER_COUNTER_COUNT,
+  VsockCounter,
   VsockDevice,
+  VsockDriverCounter,
   type VsockHeader,
   VsockOp,
   VsockQueue,
@@ -76,13 +78,15 @@ async function vsockWithInThreadDevice() {
   const ring = new SharedRingAccess(mem);
   const bells = createDoorbells(2);
   const sent: VsockHeader[] = [];
+  /** The backend takes nothing (full): the device keeps one packet and stops TX. */
+  const full = { value: false };
   const device = new VsockDevice({
     memory: mem,
     guestCid: 3,
     queueMaxSize: 64,
     ring: { packed: false, eventIdx: true, indirect: true, inOrder: false },
     counters: ctl.deviceCounters,
-    backend: { send: (h) => (sent.push({ ...h }), true) },
+    backend: { send: (h) => !full.value && (sent.push({ ...h }), true) },
   });
   const transport = new MmioDeviceTransport({
     model: device,
@@ -185,6 +189,7 @@ async function vsockWithInThreadDevice() {
     ctl,
     events,
     sent,
+    full,
     connect,
     resetOver,
     inspect,
@@ -265,6 +270,27 @@ Deno.test("a vsock queue the guest driver finds broken makes it reset the device
     const needs = v.events.find((e) => e.kind === "device-needs-reset");
     assert.equal(needs?.detail?.cause, "queue-broken");
     await v.connect(81);
+  } finally {
+    v.stop();
+  }
+});
+
+Deno.test("a vsock device reset counts the TX packets it discarded as txDropped", async () => {
+  // Before, the packets in the TX queue that a reset discarded were counted nowhere (the net
+  // driver counts its frames as txDropped): their connections end, but no counter said so.
+  const v = await vsockWithInThreadDevice();
+  try {
+    const conn = await v.connect(80);
+    v.full.value = true; // the device keeps the first RW and leaves the next two in the ring
+    for (let i = 0; i < 3; i++) assert.equal(conn.write(new Uint8Array(100)), 100);
+    const c = v.ctl.driverCounters;
+    assert.ok(await becomes(() => v.ctl.deviceCounters[VsockCounter.txBackpressure] > 0, 2000));
+    assert.ok(await becomes(() => c[VsockDriverCounter.txPackets] >= 4, 2000)); // and the REQUEST
+    v.transport.markNeedsReset({ kind: "test" });
+    await v.resetOver(1);
+    // The one the device took (and kept for its backend) is its own `restartDropped`.
+    assert.equal(c[VsockDriverCounter.txDropped], 2);
+    assert.equal(v.ctl.deviceCounters[VsockCounter.restartDropped], 1);
   } finally {
     v.stop();
   }
