@@ -17,9 +17,10 @@
  *   of its register file (`armDrops`), which the main thread shares; N more on top of those an
  *   earlier fault armed and that did not come yet (the answer's `armed` then says how many).
  *
- * - `guest-bug VM DEVICE QUEUE BUG`: the VM's guest worker corrupts its own queue
- *   (`guest_faults.ts`: index-jump, head-out-of-range, loop, …); the device sets
- *   DEVICE_NEEDS_RESET and the guest resets it (`device-needs-reset`, `device-reset`).
+ * - `guest-bug VM DEVICE QUEUE BUG`: the VM's guest worker corrupts its own queue of a NIC or
+ *   of its vsock device (`guest_faults.ts`: index-jump, head-out-of-range, loop, …); the device
+ *   sets DEVICE_NEEDS_RESET and the guest resets it (`device-needs-reset`, `device-reset`; a
+ *   vsock device's connections end with `transport-reset`).
  *   On a vhost-pci-net device (VM `b` of a vhost-pci link) the bug is in `b`'s serving driver
  *   (QUEUE names one of the frontend's queues it serves): `b` resets its device (it never
  *   writes a bug into `a`'s rings); lost-kick and lost-irq are refused there (no queues).
@@ -206,7 +207,7 @@ async function askUntilRoom(
   target: FaultTarget,
   vm: string,
   bug: { device: number; queue: number; bug: GuestFaultKind },
-  names: { nic: string; queue: string },
+  names: { device: DeviceSpec; queue: string },
 ): Promise<string | { message: string; hint: string } | null> {
   const now = target.now ?? (() => performance.now());
   const until = now() + GUEST_BUG_ROOM_MS;
@@ -214,10 +215,19 @@ async function askUntilRoom(
     const r = await target.askGuestBug(vm, bug);
     if (r === null || typeof r === "string" || !("busy" in r)) return r;
     if (now() >= until) {
-      target.emit("guest-bug-refused", vm, { ...names, bug: bug.bug, message: r.busy });
+      // Named as the guest names the device in its own events: `nic`, or `device` (vsock).
+      const subject = names.device.kind === "vsock"
+        ? { device: names.device.name }
+        : { nic: names.device.name };
+      target.emit("guest-bug-refused", vm, {
+        ...subject,
+        queue: names.queue,
+        bug: bug.bug,
+        message: r.busy,
+      });
       return {
         message: r.busy,
-        hint: `The device held every buffer of ${names.nic}'s ${names.queue} for ${
+        hint: `The device held every buffer of ${names.device.name}'s ${names.queue} for ${
           GUEST_BUG_ROOM_MS / 1000
         } s (traffic keeps it full): inject it between bursts`,
       };
@@ -586,7 +596,7 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
     );
   }
   if (f.kind === "guest-bug") {
-    if (device.kind !== "net") return noGuestBugs(vm, device);
+    if (!GUEST_BUG_DEVICES.has(device.kind)) return noGuestBugs(vm, device);
     const missing = missingBug(f, device.queues[q].layout);
     if (missing !== null) return missing;
     const detail = { fault: f.kind, vm: vm.name, device: device.name, queue: f.queue, bug: f.bug };
@@ -595,7 +605,7 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
       target,
       vm.name,
       { device: device.index, queue: q, bug: f.bug },
-      { nic: device.name, queue: f.queue },
+      { device, queue: f.queue },
     );
     return refused === null ? { ok: true, detail } : guestRefused(f, refused);
   }
@@ -699,20 +709,29 @@ function midPassRefused(vm: LabPlan["vms"][number]): FaultOutcome | null {
 }
 
 /**
- * The refusal of a guest bug asked of a device other than a NIC: only the NIC driver writes
- * guest bugs (and `b`'s driver of a vhost-pci link); a bug asked of another driver must not be
- * answered "injected" and then never happen.
+ * The device kinds whose guest driver writes guest bugs into its own queues (each kind's guest
+ * slice answers `guest-bug`: `lab/guest/kinds/guest_bug.ts`); a vhost-pci-net device takes them
+ * too, in `b`'s serving driver (`vhostPciFault`).
+ */
+const GUEST_BUG_DEVICES: ReadonlySet<DeviceSpec["kind"]> = new Set(["net", "vsock"]);
+
+/**
+ * The refusal of a guest bug asked of a device whose driver writes none (a virtio-iommu
+ * device): only a NIC's and a vsock device's drivers do (and `b`'s driver of a vhost-pci link);
+ * a bug asked of another driver must not be answered "injected" and then never happen.
  */
 function noGuestBugs(vm: LabPlan["vms"][number], device: DeviceSpec): FaultOutcome {
-  const nic = vm.devices.find((d) => d.kind === "net");
+  const other = vm.devices.find((d) => GUEST_BUG_DEVICES.has(d.kind));
   return refuse(
     "no-guest-bugs",
     `Cannot inject guest-bug: ${vm.name}:${device.name} is ${
       device.kind === "iommu" ? "an" : "a"
-    } ${device.kind} device, and only a NIC's driver writes guest bugs`,
-    nic
-      ? `Try a NIC's queue: \`vlab fault guest-bug ${vm.name} ${nic.name} transmitq loop\``
-      : "Guest bugs go to a NIC's queues (receiveq, transmitq)",
+    } ${device.kind} device, and only a NIC's or a vsock device's driver writes guest bugs`,
+    other
+      ? `Try a queue of ${other.name}: \`vlab fault guest-bug ${vm.name} ${other.name} ${
+        other.kind === "vsock" ? "tx" : "transmitq"
+      } loop\``
+      : "Guest bugs go to a NIC's queues (receiveq, transmitq) or a vsock device's (rx, tx, event)",
   );
 }
 
@@ -733,8 +752,8 @@ function vhostPciNoQueues(
 /**
  * Why a lab of `plan` refuses fault `f` whatever its state, judged on the plan alone, or null:
  * a `mid-pass` crash of a VM whose device worker moves no NIC's frames, a lost kick or
- * interrupt on a vhost-pci-net device, a guest bug asked of a device that is no NIC or that its
- * ring's layout cannot have. `injectFault` answers these the same way; a drill checks its fault
+ * interrupt on a vhost-pci-net device, a guest bug asked of a device whose driver writes none
+ * (a virtio-iommu device) or that its ring's layout cannot have. `injectFault` answers these the same way; a drill checks its fault
  * steps with this before the lab starts. An unknown VM, device or queue is left to the caller
  * (null here).
  *
@@ -763,7 +782,9 @@ export function plannedRefusal(
   }
   const q = device.queues.find((x) => x.name === f.queue);
   if (q === undefined || f.kind !== "guest-bug") return null;
-  return refusal(device.kind === "net" ? missingBug(f, q.layout) : noGuestBugs(vm, device));
+  return refusal(
+    GUEST_BUG_DEVICES.has(device.kind) ? missingBug(f, q.layout) : noGuestBugs(vm, device),
+  );
 }
 
 /**
@@ -797,7 +818,7 @@ async function vhostPciFault(
     target,
     vm,
     { device: device.index, queue, bug: f.bug },
-    { nic: device.name, queue: f.queue },
+    { device, queue: f.queue },
   );
   return refused === null ? { ok: true, detail } : guestRefused(f, refused);
 }

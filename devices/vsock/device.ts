@@ -26,7 +26,8 @@
  *   connections: RST to the peer and to the guest, and what else waits for them is dropped
  *   (`resetLost`), as no later byte may reach the guest after a gap.
  * The device never queues more for a connection than the guest's credit allows: the table
- * resets a peer that sends beyond it.
+ * resets a peer that sends beyond it. Event buffers are taken as the driver makes them available
+ * and held until an event needs one, so a ring the driver broke is met at once.
  *
  * A reset (the driver wrote 0 to Status) or `transportReset` (the host side lost its state)
  * sends RST to the backend for every connection; the next activation, or the transport reset
@@ -456,9 +457,20 @@ export class VsockDevice implements VirtioDeviceModel {
     return refused ? "not-live" : "queued";
   }
 
-  /** Write waiting packets into RX buffers and a pending event into an event buffer. */
+  /**
+   * Take the event buffers the driver made available (held until an event needs one), write
+   * waiting packets into RX buffers and a pending event into an event buffer.
+   */
   pump(): void {
     if (this.fault_ !== null) return;
+    if (this.evq !== null) {
+      const t = this.inbox.takeEvents(this.evq);
+      this.pushed[2] += t.pushed;
+      if (t.broken !== null) {
+        this.fault_ = { kind: "queue-broken", queue: "event", cause: t.broken };
+        return;
+      }
+    }
     if (this.eventPending && this.evq !== null) {
       const r = this.inbox.pumpEvent(this.evq);
       this.pushed[2] += r.pushed;

@@ -679,6 +679,12 @@ for (const layout of ["split", "packed"] as const) {
     establish(r, 100);
     r.device.reset();
     assert.deepEqual(r.sent.map((p) => p.h.op), [VsockOp.RST]);
+    // The guest's new queues, its buffers posted in them.
+    r.renewQueues();
+    assert.ok(r.driver.reattach(r.rx.driver, r.tx.driver, r.ev.driver).ok);
+    r.driver.fillRx();
+    r.driver.fillEvents();
+    r.driver.flush();
     const bits: number[] = [Feature.VERSION_1, Feature.EVENT_IDX];
     if (layout === "packed") bits.push(Feature.RING_PACKED);
     const act = r.device.activate({

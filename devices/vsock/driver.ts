@@ -47,6 +47,12 @@ export const VSOCK_LARGE_RX_BUFFER: number = VSOCK_HDR_SIZE + VSOCK_MAX_PAYLOAD;
 /** How many large RX buffers the lab's guests post (2 MiB). */
 export const VSOCK_LARGE_RX_BUFFERS = 32;
 
+/**
+ * How many event buffers the lab's guests post, as Linux's virtio-vsock driver (its
+ * `event_list[8]`): the event queue keeps free descriptors, as the rx and tx queues do.
+ */
+export const VSOCK_EVENT_BUFFERS = 8;
+
 /** Construction options of a `VsockDriver`. */
 export interface VsockDriverOptions {
   /** Guest memory. */
@@ -70,6 +76,11 @@ export interface VsockDriverOptions {
   txBuffers?: number;
   /** RX buffers (default: one per descriptor of the rx queue; at most that). */
   rxBuffers?: number;
+  /**
+   * Event buffers (default: one per descriptor of the event queue; at most that). Linux posts 8
+   * (its `event_list`), and so do the lab's guests (`VSOCK_EVENT_BUFFERS`).
+   */
+  eventBuffers?: number;
   /** `VSOCK_DRIVER_COUNTER_COUNT` words, laid out by `VsockDriverCounter`. */
   counters?: Float64Array;
 }
@@ -172,6 +183,12 @@ export class VsockDriver {
   private readonly h: VsockHeader = emptyHeader();
   private readonly flushOut: VsockFlushOutcome = { kickRx: false, kickTx: false, kickEvent: false };
   private fault_: VsockDriverFault | null = null;
+  /** Queues a guest bug was written into behind the driver's back (`freeze`), until `reattach`. */
+  private readonly frozen_: Record<VsockQueueName, boolean> = {
+    rx: false,
+    tx: false,
+    event: false,
+  };
 
   /** Allocate every buffer. Throws a `RangeError` if the allocator has no room or a size is unusable. */
   constructor(opts: VsockDriverOptions) {
@@ -197,7 +214,13 @@ export class VsockDriver {
       );
     }
     this.tx = pool(opts.tx, "tx", opts.alloc, this.txBufferSize, txBuffers);
-    this.ev = pool(opts.event, "event", opts.alloc, VSOCK_EVENT_SIZE);
+    const eventBuffers = opts.eventBuffers ?? opts.event.size;
+    if (!Number.isInteger(eventBuffers) || eventBuffers < 1 || eventBuffers > opts.event.size) {
+      throw new RangeError(
+        `Cannot create the vsock driver: eventBuffers must be 1…${opts.event.size}, got ${eventBuffers}`,
+      );
+    }
+    this.ev = pool(opts.event, "event", opts.alloc, VSOCK_EVENT_SIZE, eventBuffers);
     this.readSpec = { readable: [this.seg], writable: [] };
     this.writeSpec = { readable: [], writable: [this.seg] };
   }
@@ -237,7 +260,23 @@ export class VsockDriver {
   /** Whether `send` has a free TX buffer (after reclaiming). */
   canSend(): boolean {
     if (this.tx.freeCount === 0) this.reclaimTx();
-    return this.fault_ === null && this.tx.freeCount > 0;
+    return this.fault_ === null && !this.frozen_.tx && this.tx.freeCount > 0;
+  }
+
+  /** Whether `queue` is frozen: a guest bug was written into it and its reset has not come. */
+  frozen(queue: VsockQueueName): boolean {
+    return this.frozen_[queue];
+  }
+
+  /**
+   * Add nothing more to `queue` until the next `reattach`: a guest bug was just written into its
+   * ring behind the driver's back (`vlab fault guest-bug`), as the net driver's `freeze`. Its
+   * next add would take the slot the bug took (and its next publish move the index back),
+   * overwriting the bug before the device met it. Packets to send meanwhile count as
+   * `txRingFull` and wait in the socket table; used buffers are still taken back.
+   */
+  freeze(queue: VsockQueueName): void {
+    this.frozen_[queue] = true;
   }
 
   /**
@@ -252,6 +291,10 @@ export class VsockDriver {
       );
     }
     if (this.fault_ !== null) return false;
+    if (this.frozen_.tx) {
+      this.c[VsockDriverCounter.txRingFull]++;
+      return false;
+    }
     const p = this.tx;
     if (p.freeCount === 0) this.reclaimTx();
     if (p.freeCount === 0) {
@@ -348,7 +391,8 @@ export class VsockDriver {
    * Take up fresh driver halves after the guest reset and re-initialised the device (its
    * DEVICE_NEEDS_RESET, or a queue this driver found broken): every buffer is free again (the
    * packets in flight are lost with their connections, which the reset ends: TRANSPORT_RESET;
-   * those of the TX queue count as `txDropped`), the fault is cleared, and nothing is allocated. Each queue must have the size the driver
+   * those of the TX queue count as `txDropped`), the fault and any freeze are cleared, and
+   * nothing is allocated. Each queue must have the size the driver
    * was built for; nothing changes otherwise. Post the buffers again after (`fillRx`,
    * `fillEvents`) and publish (`flush`).
    */
@@ -369,6 +413,7 @@ export class VsockDriver {
     this.c[VsockDriverCounter.txDropped] += dropped;
     for (const [p, q] of pairs) {
       p.q = q;
+      this.frozen_[p.name] = false;
       const count = p.free.length;
       for (let i = 0; i < count; i++) p.free[i] = count - 1 - i;
       p.freeCount = count;
@@ -382,14 +427,15 @@ export class VsockDriver {
   flush(): VsockFlushOutcome {
     const out = this.flushOut;
     const live = this.fault_ === null;
-    out.kickRx = live && this.rx.q.publish();
-    out.kickTx = live && this.tx.q.publish();
-    out.kickEvent = live && this.ev.q.publish();
+    const f = this.frozen_;
+    out.kickRx = live && !f.rx && this.rx.q.publish();
+    out.kickTx = live && !f.tx && this.tx.q.publish();
+    out.kickEvent = live && !f.event && this.ev.q.publish();
     return out;
   }
 
   private fill(p: Pool): number {
-    if (this.fault_ !== null) return 0;
+    if (this.fault_ !== null || this.frozen_[p.name]) return 0;
     let n = 0;
     while (p.freeCount > 0) {
       const token = p.free[p.freeCount - 1];

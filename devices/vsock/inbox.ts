@@ -89,7 +89,10 @@ export class GuestInbox {
    */
   private open: DescriptorChain | null = null;
   private filled = 0;
-  /** RX and event chains a previous device worker popped and did not complete (`hold`). */
+  /**
+   * RX and event chains a previous device worker popped and did not complete (`hold`), and event
+   * chains taken as they came (`takeEvents`).
+   */
   private heldRx: DescriptorChain[] = [];
   private heldEvent: DescriptorChain[] = [];
 
@@ -413,6 +416,31 @@ export class GuestInbox {
       this.c[VsockCounter.transportResets]++;
       res.written = true;
       return res;
+    }
+    return res;
+  }
+
+  /**
+   * Take every event buffer the driver made available, held until an event needs one (as a
+   * restored device holds those its predecessor popped): a device may take a buffer whenever it
+   * is available, and so meets a ring the driver broke at once, not at the next transport reset.
+   * A chain the pop refused (not fatal) goes back empty.
+   */
+  takeEvents(q: DeviceQueue): PumpResult {
+    const res = this.start();
+    // Bounded: at most a queue's worth of buffers is available.
+    for (let i = 0; i < q.size; i++) {
+      const r = q.pop();
+      if (!r.ok) {
+        if (r.error.fatal) {
+          res.broken = stripFatal(r.error);
+          return res;
+        }
+        if (q.push(r.error.chain, 0).ok) res.pushed++;
+        continue;
+      }
+      if (r.value === null) break;
+      this.heldEvent.push(r.value);
     }
     return res;
   }

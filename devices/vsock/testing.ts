@@ -52,6 +52,12 @@ export interface VsockRig {
   clock: { now: number };
   /** Events the driver saw. */
   events: number[];
+  /**
+   * New queue pairs at the rings' addresses (their memory zeroed), as a guest's reset of the
+   * device makes them: the rig's `rx`, `tx` and `ev` become them; the driver and the device are
+   * left to the test (`VsockDriver.reattach`, `VsockDevice.activate`).
+   */
+  renewQueues: () => void;
 }
 
 /** Options of `vsockRig`. */
@@ -106,9 +112,8 @@ export function vsockRig(o: RigOptions): VsockRig {
     if (!r.ok) throw new Error(`setup failed: ${r.error.kind}`);
     return r.value;
   };
-  const rx = q(0x1000);
-  const tx = q(0x4000);
-  const ev = q(0x7000);
+  const bases = [0x1000, 0x4000, 0x7000];
+  const [rx, tx, ev] = bases.map(q);
   const dc = new Float64Array(VSOCK_COUNTER_COUNT);
   const gc = new Float64Array(VSOCK_DRIVER_COUNTER_COUNT);
   const sent: Captured[] = [];
@@ -160,7 +165,25 @@ export function vsockRig(o: RigOptions): VsockRig {
   driver.flush();
   device.pump();
   device.finish();
-  return { mem, rx, tx, ev, device, driver, sockets, dc, gc, sent, clock, events: [] };
+  const rig: VsockRig = {
+    mem,
+    rx,
+    tx,
+    ev,
+    device,
+    driver,
+    sockets,
+    dc,
+    gc,
+    sent,
+    clock,
+    events: [],
+    renewQueues: () => {
+      for (const base of bases) mem.u8.fill(0, base, base + 0x3000);
+      [rig.rx, rig.tx, rig.ev] = bases.map(q);
+    },
+  };
+  return rig;
 }
 
 /** One guest-worker pass: events, receive, refill, send, kick (events first, as the lab's). */

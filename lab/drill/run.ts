@@ -781,9 +781,10 @@ async function runLoaded(
           // fault takes it, and no later one (two crashes of a VM whose restarts overlap: the
           // first backend-restarted is the first's, the second's restart ends at the next).
           if (e.subject !== subject || claimed.has(e)) return;
-          if (ends.nic !== undefined && e.detail?.nic !== undefined && e.detail.nic !== ends.nic) {
-            return;
-          }
+          // A NIC's events name it `nic`, a vsock device's `device`: another device's reset is
+          // not this fault's.
+          const named = e.detail?.nic ?? e.detail?.device;
+          if (ends.nic !== undefined && named !== undefined && named !== ends.nic) return;
           const notice = ends.unnoticed?.noticed;
           if (
             !noticed && notice !== undefined && notice.kind === e.kind &&

@@ -422,9 +422,9 @@ export interface StepContext {
   /**
    * Start timing a fault's recovery from now, as one recovery sample named `what`: it recovered
    * when the lab logs an event of a `recovered` kind about `subject` (and, with `nic`, about that
-   * NIC), and did not when a `failed` kind comes first or none within the watch. Call it before
-   * injecting the fault (its events may come at once); the returned function forgets the watch
-   * (the fault was refused). With `unnoticed`, a fault the lab may also outlive on its own (a
+   * NIC or vsock device: its detail's `nic` or `device`), and did not when a `failed` kind comes
+   * first or none within the watch. Call it before injecting the fault (its events may come at
+   * once); the returned function forgets the watch (the fault was refused). With `unnoticed`, a fault the lab may also outlive on its own (a
    * hang the watchdog may or may not catch) is timed only once the lab noticed it (an event of
    * the `noticed` kind about `subject`, with that `cause` in its detail when one is given), and
    * forgotten, not timed, when none comes within `withinMs`: there was nothing to recover from (a

@@ -20,19 +20,7 @@ import {
   RegFileWord,
 } from "../../../devices/virtio/mmio.ts";
 import { brokenQueue, type ResetCause } from "../../../devices/virtio/mmio_reinit.ts";
-import {
-  breaksQueue,
-  driverAreaScratch,
-  formatGuestFaultRefusal,
-  guestBugMissed,
-  injectGuestFault,
-  type PlantedGuestBug,
-  takePackedSlot,
-  takeSplitSlot,
-} from "../../../devices/virtio/guest_faults.ts";
-import { PackedDriverQueue } from "../../../devices/virtio/packed_driver.ts";
-import { SplitDriverQueue } from "../../../devices/virtio/split_driver.ts";
-import { ok } from "../../../devices/base/result.ts";
+import { breaksQueue, type PlantedGuestBug } from "../../../devices/virtio/guest_faults.ts";
 import { recoverNet } from "../../../devices/net/recovery.ts";
 import { formatNetFault } from "../../../devices/net/errors.ts";
 import type { ToWorker } from "../../wire/messages.ts";
@@ -68,6 +56,12 @@ import { type NetInterface, NetStack } from "../net/stack.ts";
 import { flatCounters } from "../net/counters.ts";
 import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
 import type { Fence } from "../../wire/fence.ts";
+import {
+  MISSED_TAKEN_BEFORE,
+  missedInBrokenQueue,
+  plantGuestBug,
+  postMissedBug,
+} from "./guest_bug.ts";
 import {
   driverStartError,
   nicDevice,
@@ -555,11 +549,9 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
     let why: string;
     if (cause.kind === "queue-broken") {
       queue = cause.queue;
-      const bug = nic.plantedBugs.get(queue);
       const error = nic.device.queues[queue]?.broken;
-      if (bug === undefined || !error || !guestBugMissed(bug, error)) return;
-      why =
-        `the device took buffer ${bug.takenBack} whole before the bug was written over it; the driver met that buffer, taken back for the bug, and resets`;
+      if (missedInBrokenQueue(nic.plantedBugs, queue, error) === null) return;
+      why = MISSED_TAKEN_BEFORE;
     } else if (cause.kind === "tx-timeout") {
       // A bug in a transmitq the device never looked at (its kick was lost): a device that met
       // it would have asked for a reset (DEVICE_NEEDS_RESET) before the watchdog.
@@ -569,115 +561,39 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
       if (nic.regs[RegFileWord.STATUS] & Status.DEVICE_NEEDS_RESET) return;
       why = "the device did not reach it before the transmit watchdog reset the device";
     } else return;
-    const bug = nic.plantedBugs.get(queue)!;
-    post({
-      type: "event",
-      kind: "guest-bug-missed",
-      detail: {
-        nic: nic.name,
-        queue: netQueueName(queue),
-        bug: bug.kind,
-        buffer: bug.takenBack,
-        message: `${bug.kind} was not met: ${why}`,
-      },
-    });
+    postMissedBug(post, { nic: nic.name }, netQueueName(queue), nic.plantedBugs.get(queue)!, why);
   };
 
   /**
-   * A guest bug on demand (`vlab fault guest-bug`): corrupt a queue the way a buggy driver would.
-   * Returns undefined for a slot that is no NIC, null when written, else the refusal.
+   * A guest bug on demand (`vlab fault guest-bug`): corrupt a queue the way a buggy driver would
+   * (`guest_bug.ts`). Returns undefined for a slot that is no NIC, null when written, else the
+   * refusal.
    */
   const guestBug = (
     m: Extract<ToWorker, { type: "guest-bug" }>,
   ): string | { busy: string } | null | undefined => {
-    const index = nics.findIndex((n) => n.slot === m.device);
-    const nic = nics[index];
+    const nic = nics.find((n) => n.slot === m.device);
     if (!nic) return undefined;
     const queueName = m.queue === NetQueue.RECEIVEQ ? "receiveq" : "transmitq";
-    // Said, not dropped: the queue it names does not exist until the reset is over; a queue a
-    // bug already broke waits for that reset (a second bug would be written over the first).
-    const busy = nic.resetting
-      ? `${nic.name} is being reset`
-      : nic.driver.frozen(queueName)
-      ? `${nic.name}'s ${queueName} already holds a guest bug, and waits for its reset`
-      : null;
-    if (busy !== null) {
-      post({
-        type: "event",
-        kind: "guest-bug-refused",
-        detail: {
-          nic: nic.name,
-          queue: queueName,
-          bug: m.bug,
-          message: `Cannot inject ${m.bug}: ${busy}`,
-        },
-      });
-      return `Cannot inject ${m.bug}: ${busy}`;
-    }
-    const config = queueConfigOf(nic.regs, m.queue, nic.device.negotiated);
-    // The bad chain takes what a driver's add would (guest_faults.ts): packed, an id and slots
-    // the driver has not posted; split, a free descriptor and the avail entry at the avail
-    // index. When there are none (an idle receiveq has every buffer posted), the driver's newest
-    // buffer (split: its avail entry), which it takes back from its books and the bug rewrites
-    // in place. Either way the driver never adds to that queue again before its reset (below).
-    const queue = nic.device.queues[m.queue];
-    const unposted = queue instanceof PackedDriverQueue ? queue.unpostedId : -1;
-    const freeId = unposted >= 0 ? unposted : undefined;
-    const freeDescriptors = queue instanceof PackedDriverQueue ? queue.freeDescriptors : undefined;
-    // indirect-nested's table goes after the queue's driver area, in that area's page: the
-    // driver's own memory, in the ring window a vIOMMU maps at IOVA = GPA (guest_faults.ts).
-    const scratch = driverAreaScratch(config) ?? undefined;
-    const target = {
-      config,
-      ring: ctx.ring,
-      memoryBytes: ctx.mem.size,
-      freeId,
-      freeDescriptors,
-      scratch,
-    };
-    // Nothing is staged here: every pump pass ends with `flush`.
-    const slot = queue instanceof SplitDriverQueue
-      ? takeSplitSlot(queue, target, m.bug)
-      : ok(undefined);
-    const packedSlot = queue instanceof PackedDriverQueue
-      ? takePackedSlot(queue, target, m.bug)
-      : ok(undefined);
-    const r = !slot.ok
-      ? slot
-      : !packedSlot.ok
-      ? packedSlot
-      : injectGuestFault({ ...target, splitSlot: slot.value, packedSlot: packedSlot.value }, m.bug);
-    // No room now (every descriptor is the device's, under a flood): the lab asks again, and
-    // logs the refusal only if there is still none after its wait.
-    if (!r.ok && r.error.kind === "queue-full") return { busy: formatGuestFaultRefusal(r.error) };
-    post({
-      type: "event",
-      kind: r.ok ? "guest-bug" : "guest-bug-refused",
-      detail: r.ok ? { nic: nic.name, queue: queueName, bug: m.bug, detail: r.value.detail } : {
-        nic: nic.name,
-        queue: queueName,
-        bug: m.bug,
-        message: formatGuestFaultRefusal(r.error),
-      },
-    });
-    if (!r.ok) return formatGuestFaultRefusal(r.error);
-    // Whatever the bug, the driver adds nothing more to the queue until the reset: its next add
-    // would take the bug's slot, overwriting the bug before a busy device met it (it did, one
-    // drill in CI), or, packed, posting into the slot where the device then returns the bug's
-    // buffer (the transmitq stalled until its watchdog). A bug that costs only its request
-    // (address-outside-memory) ends in the reset when the driver meets that request's used
-    // buffer, one it never posted.
-    nic.driver.freeze(queueName);
-    nic.plantedBugs.set(m.queue, {
-      kind: m.bug,
-      takenBack: slot.ok && slot.value?.posted
-        ? slot.value.head
-        : packedSlot.ok && packedSlot.value !== undefined
-        ? packedSlot.value.id
+    return plantGuestBug(ctx, {
+      subject: { nic: nic.name },
+      queueName,
+      queue: m.queue,
+      driverQueue: nic.device.queues[m.queue],
+      config: queueConfigOf(nic.regs, m.queue, nic.device.negotiated),
+      busy: nic.resetting
+        ? `${nic.name} is being reset`
+        : nic.driver.frozen(queueName)
+        ? `${nic.name}'s ${queueName} already holds a guest bug, and waits for its reset`
         : null,
-    });
-    if (kickOne(nic.regs, m.queue, bells)) ringDoorbell(bells, deviceThread);
-    return null;
+      planted: nic.plantedBugs,
+      // Whatever the bug, the driver adds nothing more to the queue until the reset. On a
+      // frozen transmitq the bug counts as a buffer in flight for the transmit watchdog.
+      freeze: () => nic.driver.freeze(queueName),
+      kick: () => {
+        if (kickOne(nic.regs, m.queue, bells)) ringDoorbell(bells, deviceThread);
+      },
+    }, m.bug);
   };
 
   return {

@@ -5,16 +5,18 @@
  * acknowledges interrupts, hands received packets to the sockets, handles TRANSPORT_RESET
  * events, refills, reclaims, moves queued packets into the TX ring and kicks. A configuration
  * interrupt makes it read Status: a device that needs a reset (DEVICE_NEEDS_RESET), or a queue
- * the driver found broken, is reset and brought back, its connections reset. The socket table
- * is the service workloads use (`vsock-echo`, `vsock-send`, `vsock-sink`). Runs on the guest
- * worker's thread.
+ * the driver found broken, is reset and brought back, its connections reset. A guest bug on
+ * demand (`vlab fault guest-bug`) corrupts one of its queues as the net slice does
+ * (`guest_bug.ts`). The socket table is the service workloads use (`vsock-echo`, `vsock-send`,
+ * `vsock-sink`). Runs on the guest worker's thread.
  *
  * @module
  */
 
 import { DeviceId, Feature } from "../../../devices/virtio/constants.ts";
 import { featureSet } from "../../../devices/virtio/features.ts";
-import { InterruptBit, kickQueue, MmioReg } from "../../../devices/virtio/mmio.ts";
+import { InterruptBit, kickQueue, MmioReg, queueConfigOf } from "../../../devices/virtio/mmio.ts";
+import type { PlantedGuestBug } from "../../../devices/virtio/guest_faults.ts";
 import {
   ackInterrupt,
   type DriverInitOptions,
@@ -32,6 +34,7 @@ import {
 import type { DriverQueue } from "../../../devices/virtio/queue.ts";
 import {
   type PacketSink,
+  VSOCK_EVENT_BUFFERS,
   VSOCK_LARGE_RX_BUFFER,
   VSOCK_LARGE_RX_BUFFERS,
   VSOCK_LARGE_TX_BUFFER,
@@ -51,7 +54,14 @@ import { ringDoorbell } from "../../wire/doorbell.ts";
 import { MailboxPort } from "../../wire/mailbox.ts";
 import type { Fence } from "../../wire/fence.ts";
 import type { VsockDeviceSpec } from "../../wire/specs.ts";
+import type { ToWorker } from "../../wire/messages.ts";
 import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
+import {
+  MISSED_TAKEN_BEFORE,
+  missedInBrokenQueue,
+  plantGuestBug,
+  postMissedBug,
+} from "./guest_bug.ts";
 import { configUnstableError, driverStartError, resetFailureMessage } from "./start_error.ts";
 
 /** The features the vlab vsock driver supports (STREAM is implied without a vsock bit). */
@@ -107,6 +117,9 @@ const QUEUE_INDEX: Readonly<Record<VsockQueueName, number>> = {
   tx: VsockQueue.TX,
   event: VsockQueue.EVENT,
 };
+
+/** The name of a vsock queue, by index (virtio 1.2 §5.10.2). */
+const QUEUE_NAMES: readonly VsockQueueName[] = ["rx", "tx", "event"];
 
 /**
  * Why the guest resets its vsock device: DEVICE_NEEDS_RESET (read on a configuration
@@ -176,6 +189,8 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
     txBuffers: VSOCK_LARGE_TX_BUFFERS,
     rxBufferSize: VSOCK_LARGE_RX_BUFFER,
     rxBuffers: VSOCK_LARGE_RX_BUFFERS,
+    // As Linux: the event queue keeps free descriptors (a guest bug takes one).
+    eventBuffers: VSOCK_EVENT_BUFFERS,
   });
   const { clock, bells, deviceThread } = ctx;
   // The lab's CIDs: a connect to another is refused as "no-such-cid" (the REQUEST still goes
@@ -211,6 +226,8 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
   }, undefined);
   let transportResets = 0;
   let deviceResets = 0;
+  /** Guest bugs written into its queues (`vlab fault guest-bug`), by queue, until the reset. */
+  const plantedBugs = new Map<number, PlantedGuestBug>();
   const onEvent = (id: number) => {
     if (id === VsockEventId.TRANSPORT_RESET) {
       transportResets++;
@@ -281,6 +298,15 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
    */
   const recover = (cause: ResetCause): void => {
     if (resetting) return;
+    // A bug the device never met (it took the buffer the bug was written over first): said.
+    if (cause.kind === "queue-broken") {
+      const bug = missedInBrokenQueue(plantedBugs, cause.queue, queues[cause.queue]?.broken);
+      if (bug !== null) {
+        postMissedBug(post, { device: name }, QUEUE_NAMES[cause.queue], bug, MISSED_TAKEN_BEFORE);
+      }
+    }
+    // A reset ends every guest bug in the device's queues, met or not.
+    plantedBugs.clear();
     resetting = true;
     eventDueAt = 0;
     const t0 = performance.now();
@@ -348,7 +374,39 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
     );
   };
 
+  /**
+   * A guest bug on demand (`vlab fault guest-bug`) in one of the vsock queues (`guest_bug.ts`):
+   * undefined for another device slot, null when written, else the refusal. The device meets a
+   * TX bug at the kick that follows it, an RX bug at the next packet for the guest, an event
+   * bug at once (it takes event buffers as they come); then DEVICE_NEEDS_RESET, and the reset.
+   */
+  const guestBug = (
+    m: Extract<ToWorker, { type: "guest-bug" }>,
+  ): string | { busy: string } | null | undefined => {
+    if (m.device !== spec.index) return undefined;
+    const queueName = QUEUE_NAMES[m.queue];
+    if (queueName === undefined) return `Cannot inject ${m.bug}: ${name} has no queue ${m.queue}`;
+    return plantGuestBug(ctx, {
+      subject: { device: name },
+      queueName,
+      queue: m.queue,
+      driverQueue: queues[m.queue],
+      config: queueConfigOf(regs, m.queue, current.negotiated),
+      busy: resetting
+        ? `${name} is being reset`
+        : driver.frozen(queueName)
+        ? `${name}'s ${queueName} queue already holds a guest bug, and waits for its reset`
+        : null,
+      planted: plantedBugs,
+      freeze: () => driver.freeze(queueName),
+      kick: () => {
+        if (kickQueue(regs, m.queue) > 0) ringDoorbell(bells, deviceThread);
+      },
+    }, m.bug);
+  };
+
   return {
+    guestBug,
     pump: () => {
       // Acknowledge before handling, so that a bit raised meanwhile is not lost.
       const isr = readInterruptStatus(regs);

@@ -190,6 +190,7 @@ async function vsockWithInThreadDevice() {
     events,
     sent,
     full,
+    kind,
     connect,
     resetOver,
     inspect,
@@ -295,3 +296,65 @@ Deno.test("a vsock device reset counts the TX packets it discarded as txDropped"
     v.stop();
   }
 });
+
+for (
+  const [queue, bug] of [
+    ["tx", "loop"],
+    ["event", "head-out-of-range"],
+    ["rx", "index-jump"],
+  ] as const
+) {
+  Deno.test(`vlab fault guest-bug on the vsock ${queue} queue (${bug}): the device meets it, the guest resets the device, its connections end`, async () => {
+    const v = await vsockWithInThreadDevice();
+    try {
+      const before = await v.connect(80);
+      const q = ["rx", "tx", "event"].indexOf(queue);
+      const ask = () => v.kind!.guestBug!({ type: "guest-bug", id: 1, device: 0, queue: q, bug });
+      assert.equal(
+        v.kind!.guestBug!({ type: "guest-bug", id: 1, device: 1, queue: q, bug }),
+        undefined,
+      );
+      assert.equal(ask(), null);
+      // A second bug waits for the reset.
+      assert.equal(
+        ask(),
+        `Cannot inject ${bug}: vsock0's ${queue} queue already holds a guest bug, and waits for its reset`,
+      );
+      // The device meets an RX bug at the next packet for the guest.
+      if (queue === "rx") {
+        v.device.deliver({
+          ...emptyHeader(),
+          srcCid: 4,
+          dstCid: 3,
+          srcPort: 90,
+          dstPort: 9000,
+          type: VsockType.STREAM,
+          op: VsockOp.REQUEST,
+          bufAlloc: 65536,
+        }, null);
+      }
+      await v.resetOver(1);
+      const seen = v.events.filter((e) =>
+        e.kind.startsWith("guest-bug") || e.kind.startsWith("device-")
+      );
+      assert.deepEqual(seen.map((e) => e.kind), [
+        "guest-bug",
+        "guest-bug-refused",
+        "device-needs-reset",
+        "device-queues-live",
+        "device-reset",
+      ]);
+      assert.deepEqual(
+        { device: seen[0].detail?.device, queue: seen[0].detail?.queue, bug: seen[0].detail?.bug },
+        { device: "vsock0", queue, bug },
+      );
+      assert.equal(seen[2].detail?.cause, "needs-reset", "the device asked for it");
+      assert.equal(before.closeReason, "transport-reset");
+      // The reset ended the freeze: a new connection goes through, and the queue takes a bug again.
+      await v.connect(81);
+      assert.equal(ask(), null);
+    } finally {
+      v.stop();
+    }
+  });
+}
