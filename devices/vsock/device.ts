@@ -450,10 +450,12 @@ export class VsockDevice implements VirtioDeviceModel {
     this.pushed[0] += r.pushed;
     if (r.broken !== null) this.fault_ = { kind: "queue-broken", queue: "rx", cause: r.broken };
     // An RX buffer the queue refused to take back was not written: the packet did not arrive
-    // (its sender gets RST from the caller); the RWs of an open buffer refused before it end
-    // their connection here.
+    // (its sender gets RST from the caller, `not-live`), and its connection ends here as the
+    // connections of the RWs of an open buffer refused before it do (`resetLost`): the guest may
+    // have its first pieces.
     const refused = r.refused;
-    if (r.lost.length > 0) this.resetLost(r.lost);
+    if (refused) this.resetLost([...r.lost, copyHeader(h, emptyHeader())], h);
+    else if (r.lost.length > 0) this.resetLost(r.lost);
     return refused ? "not-live" : "queued";
   }
 
@@ -496,9 +498,13 @@ export class VsockDevice implements VirtioDeviceModel {
    * queue refused: what follows them on their connections would reach the guest after a gap. Each
    * connection ends explicitly: what else waits for it is dropped, its peer gets RST (if the
    * device still tracks it), and so does the guest, unless it never heard of the connection (a
-   * peer's REQUEST it has not answered) and no RST was among the packets dropped.
+   * peer's REQUEST it has not answered) and no RST was among the packets dropped. The peer of
+   * `answered`'s connection gets no RST here: the caller answers it (`deliver`'s `not-live`).
    */
-  private resetLost(lost: readonly VsockHeader[]): void {
+  private resetLost(
+    lost: readonly VsockHeader[],
+    answered: Readonly<VsockHeader> | null = null,
+  ): void {
     const done = new Set<string>();
     // Copied: `lost` is the inbox's, and `drop` below runs before it is read through.
     for (const h of lost.slice()) {
@@ -516,7 +522,9 @@ export class VsockDevice implements VirtioDeviceModel {
       if (e !== undefined) {
         this.track.delete(guestPort, peerCid, peerPort);
         this.c[VsockCounter.connections] = this.track.size;
-        this.rstBackend(rstFor(h));
+        const told = answered !== null && answered.srcCid === peerCid &&
+          answered.srcPort === peerPort && answered.dstPort === guestPort;
+        if (!told) this.rstBackend(rstFor(h));
       }
       const known = e !== undefined && e.state !== "peer-connecting";
       if (known || waiting.rst || h.op === VsockOp.RST) {

@@ -547,6 +547,23 @@ for (const layout of ["split", "packed"] as const) {
     assert.equal(c(r, "rxPackets"), 1);
   });
 
+  Deno.test(`an RW whose RX buffer the queue refuses ends its connection: RST to the guest, the caller answers the peer (G11) [${layout}]`, () => {
+    const r = rig({ rxBufferSize: VSOCK_HDR_SIZE + 10 }); // the RW fills its buffer: completed
+    establish(r, 4096);
+    const q = refusePushes(r.rx.device, 1);
+    const rw = fromPeer({ op: VsockOp.RW, len: 10 });
+    assert.equal(r.device.deliver(rw, new Uint8Array(10)), "not-live"); // the caller RSTs the peer
+    q.restore();
+    r.device.finish();
+    assert.deepEqual(received(r).map((p) => [p.h.op, p.h.srcPort, p.h.dstPort]), [
+      [VsockOp.RST, 80, 1024],
+    ]);
+    assert.deepEqual(r.sent, [], "no second RST to the peer");
+    assert.equal(c(r, "connections"), 0);
+    // The peer's next RW meets no connection: RST (F5), not a stream with a gap.
+    assert.equal(r.device.deliver(rw, new Uint8Array(10)), "dropped");
+  });
+
   Deno.test(`a waiting packet meant for an RX buffer the queue refuses is not written [${layout}]`, () => {
     const r = rig({ queueSize: 4 });
     const req = (port: number) => fromPeer({ op: VsockOp.REQUEST, srcPort: port });
