@@ -20,6 +20,7 @@
  * @module
  */
 
+import { coalescedConfigReads } from "./config_reads.ts";
 import {
   FAULT_REPORT_SIZE,
   IOMMU_CONFIG_SIZE,
@@ -138,36 +139,18 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
   let needsReset = false;
   /**
    * Read Status after a configuration interrupt (the only config field a running device changes
-   * is none: the interrupt means DEVICE_NEEDS_RESET). Interrupts that come while a read is in
-   * flight coalesce into one more read after it; a read that fails (a slow or restarted device
-   * worker) is reported and read again, never thrown at the worker.
+   * is none: the interrupt means DEVICE_NEEDS_RESET). One read at a time, coalesced
+   * (`config_reads.ts`), none after the guest stopped.
    */
-  let configBusy = false;
-  let configAgain = false;
-  const refreshConfig = (): void => {
-    if (configBusy) {
-      configAgain = true;
-      return;
-    }
-    configBusy = true;
-    configAgain = false;
-    readNeedsReset(port).then((cause) => {
-      if (cause !== null) needsReset = true;
-    }, (error) => {
-      configAgain = true;
-      post({
-        type: "event",
-        kind: "config-read-failed",
-        detail: {
-          device: spec.name,
-          message: error instanceof Error ? error.message : String(error),
-        },
-      });
-    }).finally(() => {
-      configBusy = false;
-      if (configAgain && !stopped()) refreshConfig();
-    });
-  };
+  const refreshConfig = coalescedConfigReads(
+    () =>
+      readNeedsReset(port).then((cause) => {
+        if (cause !== null) needsReset = true;
+      }),
+    (message) =>
+      post({ type: "event", kind: "config-read-failed", detail: { device: spec.name, message } }),
+    () => !stopped(),
+  );
   const requests = guestIommuRequests({
     driver,
     spec,

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { coalescedConfigReads } from "./config_reads.ts";
 import { DeviceId, Feature, Status } from "../../../devices/virtio/constants.ts";
 import { featureSet, hasFeature } from "../../../devices/virtio/features.ts";
 import {
@@ -94,10 +95,6 @@ class GuestNic implements NetInterface {
   up = true;
   /** VIRTIO_NET_F_STATUS negotiated: the config `status` field says whether the link is up. */
   statusField = true;
-  /** A config-space read is in flight (one at a time per device). */
-  configBusy = false;
-  /** Another configuration interrupt came while one was being handled: read again after it. */
-  configAgain = false;
   /** The guest is resetting the device (recovery): nothing touches the queues meanwhile. */
   resetting = false;
   /** TX buffers came back (the driver's `onTxRoom`): the stack wakes its waiting senders. */
@@ -382,30 +379,15 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
 
   /**
    * Handle a configuration interrupt: read the device status and link status through the
-   * mailbox. Interrupts that come while a read is in flight coalesce into one more read after it
-   * (as Linux's config work does), so a storm of link changes costs a bounded number of register
-   * accesses; a read that fails (a slow or restarted device worker) is reported and retried,
-   * never thrown at the worker.
+   * mailbox, one read at a time per NIC (`config_reads.ts`).
    */
-  const refreshConfig = (nic: GuestNic, index: number): void => {
-    if (nic.configBusy) {
-      nic.configAgain = true;
-      return;
-    }
-    nic.configBusy = true;
-    nic.configAgain = false;
-    readConfig(nic, index).catch((error) => {
-      nic.configAgain = true;
-      post({
-        type: "event",
-        kind: "config-read-failed",
-        detail: { nic: nic.name, message: error instanceof Error ? error.message : String(error) },
-      });
-    }).finally(() => {
-      nic.configBusy = false;
-      if (nic.configAgain) refreshConfig(nic, index);
-    });
-  };
+  const configReads = nics.map((nic, index) =>
+    coalescedConfigReads(
+      () => readConfig(nic, index),
+      (message) =>
+        post({ type: "event", kind: "config-read-failed", detail: { nic: nic.name, message } }),
+    )
+  );
 
   const readConfig = async (nic: GuestNic, index: number) => {
     const status = await nic.port.read(MmioReg.STATUS);
@@ -499,7 +481,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
           // did the read that found DEVICE_NEEDS_RESET look at the link. Read it now, as Linux's
           // virtio core delivers a config change that came while the device was being reset
           // (`config_change_pending`) once it is ready again.
-          refreshConfig(nic, index);
+          configReads[index]();
         };
         kickAfterReset(nic.regs, r.value.kick, { bells, deviceThread, fence: ctx.fence, resume });
       },
@@ -606,7 +588,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
         // Acknowledge before handling, so that a bit raised meanwhile is not lost.
         const isr = readInterruptStatus(nic.regs);
         if (isr !== 0) ackInterrupt(nic.regs, isr);
-        if (isr & InterruptBit.CONFIG) refreshConfig(nic, i);
+        if (isr & InterruptBit.CONFIG) configReads[i]();
         const received = nic.driver.receive(
           (frame, trusted) => stack.input(i, frame, trusted),
           64,

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { coalescedConfigReads } from "./config_reads.ts";
 import { DeviceId, Feature } from "../../../devices/virtio/constants.ts";
 import { featureSet } from "../../../devices/virtio/features.ts";
 import { InterruptBit, kickQueue, MmioReg, queueConfigOf } from "../../../devices/virtio/mmio.ts";
@@ -243,33 +244,17 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
   /**
    * Handle a configuration interrupt: read Status through the mailbox and reset the device if
    * it needs it (DEVICE_NEEDS_RESET: the device met a malformed ring, or lost its state). The
-   * only config field, the CID, does not change under a running driver. Interrupts that come
-   * while a read is in flight coalesce into one more read after it; a read that fails (a slow or
-   * restarted device worker) is reported and read again, never thrown at the worker.
+   * only config field, the CID, does not change under a running driver. One read at a time,
+   * coalesced (`config_reads.ts`).
    */
-  let configBusy = false;
-  let configAgain = false;
-  const refreshConfig = (): void => {
-    if (configBusy) {
-      configAgain = true;
-      return;
-    }
-    configBusy = true;
-    configAgain = false;
-    readNeedsReset(port).then((cause) => {
-      if (cause !== null) recover(cause);
-    }, (error) => {
-      configAgain = true;
-      post({
-        type: "event",
-        kind: "config-read-failed",
-        detail: { device: name, message: error instanceof Error ? error.message : String(error) },
-      });
-    }).finally(() => {
-      configBusy = false;
-      if (configAgain) refreshConfig();
-    });
-  };
+  const refreshConfig = coalescedConfigReads(
+    () =>
+      readNeedsReset(port).then((cause) => {
+        if (cause !== null) recover(cause);
+      }),
+    (message) =>
+      post({ type: "event", kind: "config-read-failed", detail: { device: name, message } }),
+  );
 
   /** A reset that failed: said once, and the sockets' connections end (no transport is left). */
   const resetFailed = (error: string, message: string): void => {
