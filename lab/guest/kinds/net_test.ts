@@ -7,19 +7,11 @@ import { createDoorbells, endGeneration, guestsInside } from "../../wire/doorbel
 import { guestFence } from "../../wire/fence.ts";
 import { notifyCount, regFileWords } from "../../../devices/virtio/mmio.ts";
 import { NetQueue } from "../../../devices/net/config.ts";
-import type { GuestContext, GuestKindInstance, GuestServices } from "./types.ts";
-import { controlLayout, deviceControl } from "../../wire/control.ts";
-import { serveMailbox } from "../../wire/mailbox.ts";
-import type { FromWorker } from "../../wire/messages.ts";
+import type { GuestContext, GuestServices } from "./types.ts";
 import type { NetDeviceSpec } from "../../wire/specs.ts";
 import { NetDevice } from "../../../devices/net/device.ts";
 import { NET_COUNTER_COUNT, NET_DRIVER_COUNTER_COUNT } from "../../../devices/net/metrics.ts";
-import { MmioDeviceTransport } from "../../../devices/virtio/mmio_device.ts";
-import { MmioReg } from "../../../devices/virtio/mmio.ts";
-import { SharedRingAccess } from "../../../devices/virtio/ring_access.ts";
-import { resetState } from "../../../devices/virtio/state.ts";
-import { DirectDma } from "../../../devices/memory/dma.ts";
-import { GuestMemory, PAGE_SIZE, PageAllocator } from "../../../devices/memory/mod.ts";
+import { becomes, startInThread } from "./in_thread_testing.ts";
 
 Deno.test("the net kind runs the stack's timers from periodic, which a busy loop still calls", async () => {
   // The loop asks `nextTimerMs` (which runs them) only before it sleeps; a flood may keep it
@@ -117,86 +109,28 @@ async function nicWithInThreadDevice(onStatusWrite: (value: number) => void) {
     rxRing: -1,
     iommu: null,
   };
-  const layout = controlLayout([spec]);
-  const control = new SharedArrayBuffer(layout.bytes);
-  const ctl = deviceControl(control, layout.devices[0]);
-  const mem = GuestMemory.create(1 << 20);
-  const ring = new SharedRingAccess(mem);
-  const bells = createDoorbells(2);
-  const device = new NetDevice({
-    memory: mem,
-    mac: Uint8Array.from(spec.mac),
-    mtu: spec.mtu,
-    queueMaxSize: spec.queueSize,
-    linkUp: true,
-    ring: { packed: false, eventIdx: true, indirect: false, inOrder: false },
-    mrgRxbuf: false,
-    counters: ctl.deviceCounters,
-  });
-  const transport = new MmioDeviceTransport({
-    model: device,
-    dma: new DirectDma(mem),
-    ring,
-    regs: ctl.regs,
-    queueState: (q, qLayout, size) => {
-      resetState(ctl.queueState[q], qLayout, size);
-      return ctl.queueState[q];
-    },
-  });
-  const target = {
-    read: (offset: number, size: 1 | 2 | 4) => transport.read(offset, size),
-    write: (offset: number, value: number, size: 1 | 2 | 4) => {
-      transport.write(offset, value, size);
-      if (offset === MmioReg.STATUS) onStatusWrite(value);
-    },
-  };
-  const events: { kind: string; detail?: Record<string, unknown> }[] = [];
-  const ctx = {
-    vm: "a",
-    seed: 1,
-    mem,
-    alloc: new PageAllocator(PAGE_SIZE, mem.size - PAGE_SIZE),
-    ring,
-    bells,
-    deviceThread: 1,
-    wakeSelf: () => {},
-    sleeping: () => false,
-    timersChanged: () => {},
-    control,
-    layout,
+  const rig = await startInThread({
+    guestKind: NET_GUEST_KIND,
+    spec,
+    memBytes: 1 << 20,
+    model: (memory, counters) =>
+      new NetDevice({
+        memory,
+        mac: Uint8Array.from(spec.mac),
+        mtu: spec.mtu,
+        queueMaxSize: spec.queueSize,
+        linkUp: true,
+        ring: { packed: false, eventIdx: true, indirect: false, inOrder: false },
+        mrgRxbuf: false,
+        counters,
+      }),
+    onStatusWrite,
     clock: new FakeClock(),
-    post: (m: FromWorker) => {
-      if (m.type === "event") events.push({ kind: m.kind, detail: m.detail });
-    },
-    frontends: new Map(),
-    thread: 0,
-    fence: guestFence(bells, 0, 0),
-    iommu: null,
-  } as unknown as GuestContext;
-  let kind: GuestKindInstance | null = null;
-  // The device worker's passes and the guest's loop, every millisecond (bounded by the caller).
-  const timer = setInterval(() => {
-    serveMailbox(ctl.mailbox, target);
-    kind?.pump();
-  }, 1);
-  try {
-    kind = await NET_GUEST_KIND.start(ctx, [spec]);
-  } catch (e) {
-    clearInterval(timer);
-    throw e;
-  }
+  });
+  const { device, transport, events, kind } = rig;
   const linkUp = async () =>
-    (await kind!.inspect() as { nics: { linkUp: boolean }[] }).nics[0].linkUp;
-  return { device, transport, events, linkUp, stop: () => clearInterval(timer) };
-}
-
-/** Poll `probe` every 5 ms until it is true; false after `ms`. */
-async function becomes(probe: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
-  for (const end = performance.now() + ms; performance.now() < end;) {
-    if (await probe()) return true;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return probe();
+    (await kind.inspect() as { nics: { linkUp: boolean }[] }).nics[0].linkUp;
+  return { device, transport, events, linkUp, stop: rig.stop };
 }
 
 Deno.test("a link that goes down while the guest resets its NIC is seen down once the reset is over", async () => {

@@ -14,17 +14,10 @@ import {
   VsockType,
 } from "../../../devices/vsock/mod.ts";
 import { fencedSink, VSOCK_GUEST_KIND } from "./vsock.ts";
-import type { GuestContext, GuestKindInstance, GuestServices } from "./types.ts";
-import { controlLayout, deviceControl } from "../../wire/control.ts";
-import { serveMailbox } from "../../wire/mailbox.ts";
-import type { FromWorker } from "../../wire/messages.ts";
+import { becomes, startInThread } from "./in_thread_testing.ts";
+import type { GuestServices } from "./types.ts";
 import type { VsockDeviceSpec } from "../../wire/specs.ts";
-import { MmioDeviceTransport } from "../../../devices/virtio/mmio_device.ts";
 import { queueConfigOf } from "../../../devices/virtio/mmio.ts";
-import { SharedRingAccess } from "../../../devices/virtio/ring_access.ts";
-import { resetState } from "../../../devices/virtio/state.ts";
-import { DirectDma } from "../../../devices/memory/dma.ts";
-import { GuestMemory, PAGE_SIZE, PageAllocator } from "../../../devices/memory/mod.ts";
 
 Deno.test("a guest's vsock sends from a workload are sections of its generation: a crashed guest's write nothing", async () => {
   // Before, the socket table sent straight into the driver: a workload's write or connect, from
@@ -71,85 +64,44 @@ async function vsockWithInThreadDevice() {
     txRing: -1,
     rxRing: -1,
   };
-  const layout = controlLayout([spec]);
-  const control = new SharedArrayBuffer(layout.bytes);
-  const ctl = deviceControl(control, layout.devices[0]);
-  const mem = GuestMemory.create(16 << 20);
-  const ring = new SharedRingAccess(mem);
-  const bells = createDoorbells(2);
   const sent: VsockHeader[] = [];
   /** The backend takes nothing (full): the device keeps one packet and stops TX. */
   const full = { value: false };
-  const device = new VsockDevice({
-    memory: mem,
-    guestCid: 3,
-    queueMaxSize: 64,
-    ring: { packed: false, eventIdx: true, indirect: true, inOrder: false },
-    counters: ctl.deviceCounters,
-    backend: { send: (h) => !full.value && (sent.push({ ...h }), true) },
-  });
-  const transport = new MmioDeviceTransport({
-    model: device,
-    dma: new DirectDma(mem),
-    ring,
-    regs: ctl.regs,
-    queueState: (q, qLayout, size) => {
-      resetState(ctl.queueState[q], qLayout, size);
-      return ctl.queueState[q];
-    },
-  });
-  const events: { kind: string; detail?: Record<string, unknown> }[] = [];
-  const ctx = {
-    vm: "a",
-    seed: 1,
-    mem,
-    alloc: new PageAllocator(PAGE_SIZE, mem.size - PAGE_SIZE),
-    ring,
-    bells,
-    deviceThread: 1,
-    wakeSelf: () => {},
-    sleeping: () => false,
-    timersChanged: () => {},
-    control,
-    layout,
-    clock: { now: () => performance.now() },
-    post: (m: FromWorker) => {
-      if (m.type === "event") events.push({ kind: m.kind, detail: m.detail });
-    },
-    frontends: new Map(),
-    thread: 0,
-    fence: guestFence(bells, 0, 0),
-    iommu: null,
-  } as unknown as GuestContext;
-  let kind: GuestKindInstance | null = null;
   let reported = false;
-  const timer = setInterval(() => {
-    serveMailbox(ctl.mailbox, transport);
-    if (device.fault === null) reported = false;
-    if (transport.isLive() && device.fault === null) {
-      device.transmit(64);
-      device.pump();
-      const irq = device.finish();
-      if (irq.interruptRx) transport.signalUsed(VsockQueue.RX);
-      if (irq.interruptTx) transport.signalUsed(VsockQueue.TX);
-      if (irq.interruptEvent) transport.signalUsed(VsockQueue.EVENT);
-    }
-    if (device.fault !== null && !reported) {
-      reported = true;
-      transport.markNeedsReset(device.fault);
-    }
-    kind?.pump();
-  }, 1);
-  try {
-    kind = await VSOCK_GUEST_KIND.start(ctx, [spec]);
-  } catch (e) {
-    clearInterval(timer);
-    throw e;
-  }
+  const rig = await startInThread({
+    guestKind: VSOCK_GUEST_KIND,
+    spec,
+    memBytes: 16 << 20,
+    model: (memory, counters) =>
+      new VsockDevice({
+        memory,
+        guestCid: 3,
+        queueMaxSize: 64,
+        ring: { packed: false, eventIdx: true, indirect: true, inOrder: false },
+        counters,
+        backend: { send: (h) => !full.value && (sent.push({ ...h }), true) },
+      }),
+    pass: (device, transport) => {
+      if (device.fault === null) reported = false;
+      if (transport.isLive() && device.fault === null) {
+        device.transmit(64);
+        device.pump();
+        const irq = device.finish();
+        if (irq.interruptRx) transport.signalUsed(VsockQueue.RX);
+        if (irq.interruptTx) transport.signalUsed(VsockQueue.TX);
+        if (irq.interruptEvent) transport.signalUsed(VsockQueue.EVENT);
+      }
+      if (device.fault !== null && !reported) {
+        reported = true;
+        transport.markNeedsReset(device.fault);
+      }
+    },
+  });
+  const { mem, ctl, device, transport, events, kind } = rig;
   const services: Partial<GuestServices> = {};
   kind.provide(services);
   const inspect = () =>
-    (kind!.inspect() as { vsock: { transportResets: number; deviceResets: number } }).vsock;
+    (kind.inspect() as { vsock: { transportResets: number; deviceResets: number } }).vsock;
   /** A connection of the guest's to CID 4 port `port`, established (the peer answers). */
   const connect = async (port: number) => {
     const conn = services.vsock!.sockets.connect(4, port);
@@ -194,17 +146,8 @@ async function vsockWithInThreadDevice() {
     connect,
     resetOver,
     inspect,
-    stop: () => clearInterval(timer),
+    stop: rig.stop,
   };
-}
-
-/** Poll `probe` every 5 ms until it is true; false after `ms`. */
-async function becomes(probe: () => boolean, ms: number): Promise<boolean> {
-  for (const end = performance.now() + ms; performance.now() < end;) {
-    if (probe()) return true;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return probe();
 }
 
 Deno.test("a vsock device that needs a reset is reset by its guest: its connections end, new ones go through", async () => {
