@@ -4,7 +4,7 @@
  * requests (each gets the spec's status; nothing throws).
  */
 import assert from "node:assert/strict";
-import { LAYOUTS } from "../virtio/testing_harness.ts";
+import { LAYOUTS, refusePushes } from "../virtio/testing_harness.ts";
 import { IommuStatus, MapFlag, ReqType, ResvMem } from "./config.ts";
 import { readIotlbCounters } from "./faults.ts";
 import { IommuCounter } from "./metrics.ts";
@@ -14,7 +14,7 @@ import { DirectDma } from "../memory/mod.ts";
 import { SharedRingAccess } from "../virtio/ring_access.ts";
 import { SplitDeviceQueue } from "../virtio/split_device.ts";
 import { PackedDeviceQueue } from "../virtio/packed_device.ts";
-import type { DescriptorChain, DeviceQueue } from "../virtio/queue.ts";
+import type { DescriptorChain } from "../virtio/queue.ts";
 import { createQueuePair } from "../virtio/pair.ts";
 import { PageAllocator } from "../memory/allocator.ts";
 import { IommuDriver } from "./driver.ts";
@@ -472,22 +472,6 @@ Deno.test("service reads its clock only when an invalidation starts or waits, no
   device.service(clock);
   assert.equal(reads, 3, "and no more once it completed");
 });
-
-/**
- * Make `q` refuse the next `n` completions pushed to it, staging nothing, as a queue refuses a
- * chain it no longer has in flight; `refused` lists the chains. Undone by `restore`.
- */
-function refusePushes(q: DeviceQueue, n: number) {
-  const dq = q as { push: DeviceQueue["push"] };
-  const push = dq.push;
-  const refused: DescriptorChain[] = [];
-  dq.push = (chain, written) => {
-    if (refused.length >= n) return push.call(q, chain, written);
-    refused.push(chain);
-    return { ok: false, error: { kind: "not-in-flight", id: chain.id } };
-  };
-  return { refused, restore: () => void (dq.push = push) };
-}
 
 /** The writable bytes of `chains` in `mem` (to compare before and after). */
 function writableBytes(mem: Uint8Array, chains: DescriptorChain[]): number[][] {

@@ -12,6 +12,7 @@ import type { GuestMemory } from "../memory/memory.ts";
 import type { ChainFault, RingError } from "./errors.ts";
 import type {
   DescriptorChain,
+  DeviceQueue,
   Layout,
   PopResult,
   QueueConfig,
@@ -333,4 +334,29 @@ export function variantConfig(v: Variant, features: Partial<RingFeatures> = {}):
     deviceAddr: 0x20000,
     features: { eventIdx: false, indirect: false, inOrder: false, ...features },
   };
+}
+
+/**
+ * Make `q` refuse the next `n` completions pushed to it, staging nothing, as a queue refuses a
+ * chain it no longer has in flight; `refused` lists the chains. Undone by `restore`.
+ *
+ * @example
+ * ```ts
+ * import { refusePushes } from "./testing_harness.ts";
+ * // const q = refusePushes(rig.tx.device, 1); … q.refused.length; q.restore();
+ * ```
+ */
+export function refusePushes(
+  q: DeviceQueue,
+  n: number,
+): { refused: DescriptorChain[]; restore: () => void } {
+  const dq = q as { push: DeviceQueue["push"] };
+  const push = dq.push;
+  const refused: DescriptorChain[] = [];
+  dq.push = (chain, written) => {
+    if (refused.length >= n) return push.call(q, chain, written);
+    refused.push(chain);
+    return { ok: false, error: { kind: "not-in-flight", id: chain.id } };
+  };
+  return { refused, restore: () => void (dq.push = push) };
 }

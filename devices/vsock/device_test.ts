@@ -19,7 +19,7 @@ import {
 } from "./header.ts";
 import { VsockCounter } from "./metrics.ts";
 import { RAW_GPA, rawTx, received, type VsockRig, vsockRig } from "./testing.ts";
-import type { DescriptorChain, DeviceQueue } from "../virtio/queue.ts";
+import { refusePushes } from "../virtio/testing_harness.ts";
 
 const GUEST = 3;
 const PEER = 4;
@@ -63,22 +63,6 @@ function establish(r: VsockRig, peerBuf: number): void {
 }
 
 const c = (r: VsockRig, name: keyof typeof VsockCounter) => r.dc[VsockCounter[name]];
-
-/**
- * Make `q` refuse the next `n` completions pushed to it, staging nothing, as a queue refuses a
- * chain it no longer has in flight; `refused` lists the chains. Undone by `restore`.
- */
-function refusePushes(q: DeviceQueue, n: number) {
-  const dq = q as { push: DeviceQueue["push"] };
-  const push = dq.push;
-  const refused: DescriptorChain[] = [];
-  dq.push = (chain, written) => {
-    if (refused.length >= n) return push.call(q, chain, written);
-    refused.push(chain);
-    return { ok: false, error: { kind: "not-in-flight", id: chain.id } };
-  };
-  return { refused, restore: () => void (dq.push = push) };
-}
 
 /** Post raw TX chains (header + payload as the test wrote them), tokens 0, 1, …, unsent. */
 function postTx(r: VsockRig, packets: Uint8Array[]): void {
