@@ -91,7 +91,9 @@ let foundUid: number | null | undefined;
  * makes in /tmp (the same uid: a script run with the read, write, env and net that
  * docs/experiments.md asks of it finds the folder `vlab` finds, and `vlab status` sees its lab).
  * `Deno.uid()` needed `--allow-sys` (a script without it could not start a lab, or was asked for
- * it at a prompt). Null where files have no owner (Windows), as `Deno.uid()` is there.
+ * it at a prompt). Null where files have no owner (Windows), as `Deno.uid()` is there. Without
+ * either (no sys permission, no write to /tmp), a {@linkcode LabError} that says so, not Deno's
+ * bare "Requires write access".
  */
 function ownUid(): number | null {
   if (foundUid !== undefined) return foundUid;
@@ -99,7 +101,19 @@ function ownUid(): number | null {
     return foundUid = Deno.uid();
   }
   // /tmp: where the root is made, so the write this takes is one the lab needs anyway.
-  const probe = Deno.makeTempFileSync({ dir: "/tmp", prefix: "vlab-uid-" });
+  let probe: string;
+  try {
+    probe = Deno.makeTempFileSync({ dir: "/tmp", prefix: "vlab-uid-" });
+  } catch (e) {
+    // No write to /tmp (not granted, or a read-only /tmp): no uid, so no folder to name.
+    throw new LabError(
+      "lab-failed",
+      `Cannot find the state folder /tmp/vlab-UID: this process's uid is asked with --allow-sys, or read from a file made in /tmp, and that failed: ${
+        ioReason(e)
+      }`,
+      "Run with --allow-sys (or write access to /tmp), or set VLAB_STATE_DIR to a folder",
+    );
+  }
   try {
     return foundUid = Deno.statSync(probe).uid;
   } finally {

@@ -388,6 +388,41 @@ Deno.test("a script without --allow-sys, VLAB_STATE_DIR or XDG_RUNTIME_DIR finds
   }
 });
 
+Deno.test("a script that may neither ask its uid nor write /tmp is told why it has no state folder, in one line and a hint", async () => {
+  // Without --allow-sys the uid is read from a file made in /tmp: a script with no write there
+  // died on Deno's bare NotCapable ("Requires write access to "/tmp"") with a stack.
+  const dir = Deno.makeTempDirSync({ prefix: "vlab-mod-uid-" });
+  try {
+    const script = `${dir}/root.ts`;
+    const state = new URL("../lab/state.ts", import.meta.url).href;
+    Deno.writeTextFileSync(
+      script,
+      `import { stateRoot } from ${JSON.stringify(state)};\n` +
+        `try { stateRoot(); } catch (e) { console.log(e.name, e.code, e.message, "|", e.hint); }\n`,
+    );
+    const env = Deno.env.toObject();
+    delete env.VLAB_STATE_DIR;
+    delete env.XDG_RUNTIME_DIR;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...["--allow-read", `--allow-write=${dir}`, "--allow-env", "--no-prompt"],
+        ...["--config", CONFIG_PATH, script],
+      ],
+      env,
+      clearEnv: true,
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, text);
+    assert.match(
+      text,
+      /^LabError lab-failed Cannot find the state folder \/tmp\/vlab-UID: .*made in \/tmp.* \| Run with --allow-sys \(or write access to \/tmp\), or set VLAB_STATE_DIR to a folder\n$/,
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test({
   name: "a script that stopped its lab during an injected hang exits at once, replaced or not",
   sanitizeResources: false,
