@@ -407,7 +407,10 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
       // a restarted device sent, or gave to a packet the guest wrote before it heard of the
       // reset): those must find the sockets already reset.
       const events = driver.pollEvents(onEvent);
-      const received = driver.receive(onPacket, 256);
+      // While the reset's TRANSPORT_RESET is due, what the RX queue holds waits there: the queues
+      // are not ordered, so a peer's REQUEST can be in a new RX buffer before the event is in its
+      // queue; accepted now, it would be reset by the event, its RESPONSE never sent.
+      const received = eventDueAt > 0 ? 0 : driver.receive(onPacket, 256);
       driver.fillRx();
       const reclaimed = driver.reclaimTx();
       sockets.tick();
@@ -429,7 +432,13 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
     prepareSleep: () => {
       if (resetting) return false;
       let pending = false;
-      for (const q of queues) if (q.enableInterrupts()) pending = true;
+      for (let i = 0; i < queues.length; i++) {
+        // RX entries left for the reset's event (see pump) wake nothing: the event does, or its
+        // deadline (`nextTimerMs`).
+        if (queues[i].enableInterrupts() && (i !== VsockQueue.RX || eventDueAt === 0)) {
+          pending = true;
+        }
+      }
       // Packets wait in the socket table while there is room in the TX ring: do not sleep.
       if (!held() && sockets.pendingOut > 0 && driver.canSend()) pending = true;
       return pending;

@@ -68,6 +68,8 @@ async function vsockWithInThreadDevice() {
   /** The backend takes nothing (full): the device keeps one packet and stops TX. */
   const full = { value: false };
   let reported = false;
+  /** Run before each device pass; true: that pass transmits and pumps nothing. */
+  const hooks = { beforePass: null as ((device: VsockDevice) => boolean) | null };
   const rig = await startInThread({
     guestKind: VSOCK_GUEST_KIND,
     spec,
@@ -84,8 +86,10 @@ async function vsockWithInThreadDevice() {
     pass: (device, transport) => {
       if (device.fault === null) reported = false;
       if (transport.isLive() && device.fault === null) {
-        device.transmit(64);
-        device.pump();
+        if (!(hooks.beforePass?.(device) ?? false)) {
+          device.transmit(64);
+          device.pump();
+        }
         const irq = device.finish();
         if (irq.interruptRx) transport.signalUsed(VsockQueue.RX);
         if (irq.interruptTx) transport.signalUsed(VsockQueue.TX);
@@ -146,6 +150,8 @@ async function vsockWithInThreadDevice() {
     connect,
     resetOver,
     inspect,
+    services,
+    hooks,
     stop: rig.stop,
   };
 }
@@ -214,6 +220,55 @@ Deno.test("a vsock queue the guest driver finds broken makes it reset the device
     const needs = v.events.find((e) => e.kind === "device-needs-reset");
     assert.equal(needs?.detail?.cause, "queue-broken");
     await v.connect(81);
+  } finally {
+    v.stop();
+  }
+});
+
+Deno.test("a peer's REQUEST the device wrote before its reset's TRANSPORT_RESET is answered, not reset by that event", async () => {
+  // The device's queues are not ordered: after the guest's reset, a peer's REQUEST can land in a
+  // new RX buffer before the device's TRANSPORT_RESET is in the event queue. Before, the guest
+  // read it at once, accepted it, held its RESPONSE for the event, and the event reset the new
+  // connection: the peer got neither RESPONSE nor RST.
+  const v = await vsockWithInThreadDevice();
+  try {
+    const accepted: { state: string; closeReason: string | null }[] = [];
+    v.services.vsock!.sockets.listen(9000, (c) => accepted.push(c));
+    const request = {
+      ...emptyHeader(),
+      srcCid: 4,
+      dstCid: 3,
+      srcPort: 90,
+      dstPort: 9000,
+      type: VsockType.STREAM,
+      op: VsockOp.REQUEST,
+      bufAlloc: 65536,
+    };
+    // The device writes no event until the REQUEST was read: its pump waits (it is also what
+    // the kicks of the guest's new queues run), and a pass after the REQUEST lets it go.
+    const pump = v.device.pump.bind(v.device);
+    let step = 0;
+    v.device.pump = () => {
+      if (step !== 1 && step !== 2) pump();
+    };
+    v.hooks.beforePass = (device) => {
+      if (step === 1 && v.events.some((e) => e.kind === "device-queues-live")) {
+        step = 2;
+        assert.equal(device.deliver(request, null), "queued");
+        return true; // the REQUEST's RX buffer is used, the event not written yet
+      }
+      if (step === 2) step = 3;
+      return false;
+    };
+    step = 1;
+    v.transport.markNeedsReset({ kind: "test" });
+    await v.resetOver(1);
+    assert.ok(
+      await becomes(() => v.sent.some((h) => h.op === VsockOp.RESPONSE && h.dstPort === 90), 2000),
+      `the peer got its RESPONSE: ${JSON.stringify(accepted)}`,
+    );
+    assert.equal(accepted.length, 1);
+    assert.equal(accepted[0].state, "established");
   } finally {
     v.stop();
   }
