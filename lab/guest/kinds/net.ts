@@ -57,6 +57,7 @@ import { type NetInterface, NetStack } from "../net/stack.ts";
 import { flatCounters } from "../net/counters.ts";
 import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
 import type { Fence } from "../../wire/fence.ts";
+import { resetGiveUpHint, ResetRetries, watchReset } from "./reset_retry.ts";
 import {
   MISSED_TAKEN_BEFORE,
   missedInBrokenQueue,
@@ -108,6 +109,11 @@ class GuestNic implements NetInterface {
   dmaFailed = false;
   /** Guest bugs written into its queues (`vlab fault guest-bug`), by queue, until the reset. */
   readonly plantedBugs = new Map<number, PlantedGuestBug>();
+  /** The failed attempts of the reset under way, and when the next is due. */
+  readonly retries = new ResetRetries();
+  /** What the reset under way is for, and when it was detected (its retries keep both). */
+  resetCause: ResetCause = { kind: "tx-timeout" };
+  resetT0 = 0;
   constructor(
     spec: NetDeviceSpec,
     readonly driver: NetDriver,
@@ -427,12 +433,42 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
       while (nic.driver.receive(input, 64) === 64) { /* the next 64 */ }
     }, undefined);
     nic.resetting = true;
-    const t0 = performance.now();
+    nic.resetCause = cause;
+    attemptReset(nic, index, performance.now());
+  };
+
+  /**
+   * One attempt at the reset `recover` began at `t0`: logged as `device-needs-reset` (with its
+   * `attempt` after the first), then `device-queues-live`, or `device-reset-failed` and the next
+   * attempt after a back-off (`reset_retry.ts`), the last failure with its give-up hint.
+   */
+  const attemptReset = (nic: GuestNic, index: number, t0: number): void => {
+    const cause = nic.resetCause;
+    const attempt = nic.retries.attempt;
+    nic.resetT0 = t0;
     post({
       type: "event",
       kind: "device-needs-reset",
-      detail: { nic: nic.name, cause: cause.kind },
+      detail: { nic: nic.name, cause: cause.kind, ...(attempt > 1 ? { attempt } : {}) },
     });
+    /** This attempt failed: said, as every attempt's failure is, with what comes next. */
+    const failed = (detail: Record<string, unknown>): void => {
+      // The previous rings' pages went back to the allocator once Status read 0: not again.
+      if (watched.zeroed()) nic.device = { ...nic.device, pages: [] };
+      const retryInMs = nic.retries.failed(clock.now());
+      post({
+        type: "event",
+        kind: "device-reset-failed",
+        detail: {
+          nic: nic.name,
+          ...detail,
+          attempt,
+          ...(retryInMs === null ? { hint: resetGiveUpHint(ctx.vm) } : { retryInMs }),
+        },
+      });
+      if (retryInMs !== null) ctx.timersChanged();
+    };
+    const watched = watchReset(nic.port);
     // Behind the vIOMMU, a driver that resets its device maps its DMA pool again first (it may
     // have been revoked: `iommu-unmap`); nothing to do when it was not. Until the reset is over,
     // the window is not revoked again: the device would refuse the new queues' rings.
@@ -442,23 +478,19 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
       ? ctx.iommu.restore(endpoint)
       : Promise.resolve(false);
     remapped.then(() =>
-      recoverNet(nic.port, { opts: nic.initOpts, previous: nic.device, driver: nic.driver })
+      recoverNet(watched.port, { opts: nic.initOpts, previous: nic.device, driver: nic.driver })
     ).then(
       (r) => {
         release();
         if (!r.ok) {
-          post({
-            type: "event",
-            kind: "device-reset-failed",
-            detail: {
-              nic: nic.name,
-              error: r.error.kind,
-              message: resetFailureMessage(nicDevice(ctx.vm, nic.name), r.error),
-            },
+          failed({
+            error: r.error.kind,
+            message: resetFailureMessage(nicDevice(ctx.vm, nic.name), r.error),
           });
           return;
         }
         nic.device = r.value.device;
+        nic.retries.succeeded();
         // After the reset's awaits: a crashed guest's recovery goes no further. What follows the
         // kick runs in its section too: the backlog's sends and the wake-up of this thread's
         // loop (its doorbell line is its successor's after a crash) end before a reboot starts
@@ -487,11 +519,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
       },
       (error) => {
         release();
-        post({
-          type: "event",
-          kind: "device-reset-failed",
-          detail: { nic: nic.name, error: error instanceof Error ? error.message : String(error) },
-        });
+        failed({ error: error instanceof Error ? error.message : String(error) });
       },
     );
   };
@@ -584,7 +612,14 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
       let work = false;
       for (let i = 0; i < nics.length; i++) {
         const nic = nics[i];
-        if (nic.resetting) continue;
+        if (nic.resetting) {
+          // A failed reset's next attempt, when its back-off is over (`reset_retry.ts`).
+          if (nic.retries.take(clock.now())) {
+            attemptReset(nic, i, nic.resetT0);
+            work = true;
+          }
+          continue;
+        }
         // Acknowledge before handling, so that a bit raised meanwhile is not lost.
         const isr = readInterruptStatus(nic.regs);
         if (isr !== 0) ackInterrupt(nic.regs, isr);
@@ -641,6 +676,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
       for (const nic of nics) {
         if (!nic.resetting && nic.up) t = Math.min(t, nic.driver.txTimeoutDueMs());
       }
+      for (const nic of nics) t = Math.min(t, nic.retries.untilMs(clock.now()));
       for (const nic of nics) {
         const p = nic.resumePending;
         if (p !== null) {

@@ -5,7 +5,9 @@ import type { NetStack } from "../net/stack.ts";
 import { kickAfterReset, NET_GUEST_KIND } from "./net.ts";
 import { createDoorbells, endGeneration, guestsInside } from "../../wire/doorbell.ts";
 import { guestFence } from "../../wire/fence.ts";
-import { notifyCount, regFileWords } from "../../../devices/virtio/mmio.ts";
+import { MmioReg, notifyCount, regFileWords } from "../../../devices/virtio/mmio.ts";
+import { Status } from "../../../devices/virtio/constants.ts";
+import { RESET_RETRY_DELAYS_MS } from "./reset_retry.ts";
 import { NetQueue } from "../../../devices/net/config.ts";
 import type { GuestContext, GuestServices } from "./types.ts";
 import type { NetDeviceSpec } from "../../wire/specs.ts";
@@ -88,6 +90,7 @@ Deno.test("what the end of a NIC's reset does after its kick runs in the kick's 
  * effect. The NIC's link is up at start.
  */
 async function nicWithInThreadDevice(onStatusWrite: (value: number) => void) {
+  const clock = new FakeClock();
   const spec: NetDeviceSpec = {
     kind: "net",
     name: "eth0",
@@ -125,12 +128,12 @@ async function nicWithInThreadDevice(onStatusWrite: (value: number) => void) {
         counters,
       }),
     onStatusWrite,
-    clock: new FakeClock(),
+    clock,
   });
   const { device, transport, events, kind } = rig;
   const linkUp = async () =>
     (await kind.inspect() as { nics: { linkUp: boolean }[] }).nics[0].linkUp;
-  return { device, transport, events, linkUp, stop: rig.stop };
+  return { device, transport, events, linkUp, clock, stop: rig.stop };
 }
 
 Deno.test("a link that goes down while the guest resets its NIC is seen down once the reset is over", async () => {
@@ -159,6 +162,82 @@ Deno.test("a link that goes down while the guest resets its NIC is seen down onc
     assert.deepEqual(nic.events.filter((e) => e.kind.startsWith("link-")).map((e) => e.kind), [
       "link-down",
     ]);
+  } finally {
+    nic.stop();
+  }
+});
+
+Deno.test("a NIC reset that failed is tried again after a back-off, and the NIC comes back", async () => {
+  // Before, a reset that failed (here: the device would not read back Status 0; in a lab, a
+  // register read that timed out because the device worker crashed mid-reset) left the NIC
+  // `resetting` for good: dead until the VM rebooted, though its restarted device was fine.
+  let failReads = 0;
+  const nic = await nicWithInThreadDevice((status) => {
+    if (status === 0 && failReads === -1) failReads = 16; // the first reset's read-backs
+  });
+  const read = nic.transport.read.bind(nic.transport);
+  nic.transport.read = (offset, size) => {
+    if (offset === MmioReg.STATUS && failReads > 0) {
+      failReads--;
+      return Status.DEVICE_NEEDS_RESET; // not reset yet
+    }
+    return read(offset, size);
+  };
+  try {
+    failReads = -1;
+    nic.transport.markNeedsReset({ kind: "vhost-pci-peer-failed" });
+    const failed = () => nic.events.filter((e) => e.kind === "device-reset-failed");
+    assert.ok(await becomes(() => failed().length === 1, 2000), JSON.stringify(nic.events));
+    assert.equal(failed()[0].detail?.error, "reset-timeout");
+    assert.equal(failed()[0].detail?.retryInMs, RESET_RETRY_DELAYS_MS[0]);
+    // Not before its back-off is over (the guest's clock).
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(nic.events.filter((e) => e.kind === "device-needs-reset").length, 1);
+    nic.clock.t += RESET_RETRY_DELAYS_MS[0];
+    assert.ok(
+      await becomes(() => nic.events.some((e) => e.kind === "device-queues-live"), 2000),
+      JSON.stringify(nic.events),
+    );
+    assert.deepEqual(
+      nic.events.filter((e) => e.kind.startsWith("device-")).map((
+        e,
+      ) => [e.kind, e.detail?.attempt]),
+      [
+        ["device-needs-reset", undefined],
+        ["device-reset-failed", 1],
+        ["device-needs-reset", 2],
+        ["device-queues-live", undefined],
+      ],
+    );
+  } finally {
+    nic.stop();
+  }
+});
+
+Deno.test("a NIC reset that keeps failing gives up once, with a hint", async () => {
+  const nic = await nicWithInThreadDevice(() => {});
+  const read = nic.transport.read.bind(nic.transport);
+  let broken = false;
+  nic.transport.read = (offset, size) =>
+    broken && offset === MmioReg.STATUS ? Status.DEVICE_NEEDS_RESET : read(offset, size);
+  try {
+    broken = true;
+    nic.transport.markNeedsReset({ kind: "vhost-pci-peer-failed" });
+    const failed = () => nic.events.filter((e) => e.kind === "device-reset-failed");
+    for (let i = 0; i < RESET_RETRY_DELAYS_MS.length; i++) {
+      assert.ok(await becomes(() => failed().length === i + 1, 2000), JSON.stringify(nic.events));
+      nic.clock.t += RESET_RETRY_DELAYS_MS[i];
+    }
+    const last = RESET_RETRY_DELAYS_MS.length + 1;
+    assert.ok(await becomes(() => failed().length === last, 2000), JSON.stringify(nic.events));
+    nic.clock.t += 10_000;
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(failed().length, last, "no attempt after the give-up");
+    assert.deepEqual(
+      failed().map((e) => e.detail?.hint !== undefined),
+      [...RESET_RETRY_DELAYS_MS.map(() => false), true],
+    );
+    assert.match(String(failed()[last - 1].detail?.hint), /vlab fault vm-crash a/);
   } finally {
     nic.stop();
   }

@@ -64,6 +64,7 @@ import {
   postMissedBug,
 } from "./guest_bug.ts";
 import { configUnstableError, driverStartError, resetFailureMessage } from "./start_error.ts";
+import { resetGiveUpHint, ResetRetries, watchReset } from "./reset_retry.ts";
 
 /** The features the vlab vsock driver supports (STREAM is implied without a vsock bit). */
 const DRIVER_FEATURES = featureSet([
@@ -256,14 +257,31 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
       post({ type: "event", kind: "config-read-failed", detail: { device: name, message } }),
   );
 
-  /** A reset that failed: said once, and the sockets' connections end (no transport is left). */
-  const resetFailed = (error: string, message: string): void => {
+  /** The failed attempts of the reset under way, and when the next is due (`reset_retry.ts`). */
+  const retries = new ResetRetries();
+  let resetCause: ResetCause = { kind: "needs-reset", status: 0 };
+  let resetT0 = 0;
+  /**
+   * An attempt at a reset that failed: said, as each attempt's is, with the next attempt's wait
+   * or (the last) the give-up hint; the sockets' connections end (no transport is left).
+   * `zeroed`: Status read 0 in it, so the previous rings' pages went back to the allocator.
+   */
+  const resetFailed = (error: string, message: string, attempt: number, zeroed: boolean): void => {
+    if (zeroed) current = { ...current, pages: [] };
     sockets.transportReset();
+    const retryInMs = retries.failed(clock.now());
     post({
       type: "event",
       kind: "device-reset-failed",
-      detail: { device: name, error, message },
+      detail: {
+        device: name,
+        error,
+        message,
+        attempt,
+        ...(retryInMs === null ? { hint: resetGiveUpHint(ctx.vm) } : { retryInMs }),
+      },
     });
+    if (retryInMs !== null) ctx.timersChanged();
   };
 
   /**
@@ -294,21 +312,39 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
     plantedBugs.clear();
     resetting = true;
     eventDueAt = 0;
-    const t0 = performance.now();
+    resetCause = cause;
     // What the device sent and returned is no loss: taken back now, so that only the TX packets
     // the reset discards count as `txDropped` (`VsockDriver.reattach`). A section: a
     // configuration interrupt's read (a continuation) may ask for the reset.
     ctx.fence.guard(() => driver.reclaimTx(), 0);
     sockets.transportReset();
+    attemptReset(performance.now());
+  };
+
+  /**
+   * One attempt at the reset `recover` began at `t0`: logged as `device-needs-reset` (with its
+   * `attempt` after the first), then `device-reset`, or `device-reset-failed` and the next
+   * attempt after a back-off (the pump starts it), the last failure with its give-up hint.
+   */
+  const attemptReset = (t0: number): void => {
+    const cause = resetCause;
+    const attempt = retries.attempt;
+    resetT0 = t0;
     post({
       type: "event",
       kind: "device-needs-reset",
-      detail: { device: name, cause: cause.kind },
+      detail: { device: name, cause: cause.kind, ...(attempt > 1 ? { attempt } : {}) },
     });
-    reinitDevice(port, initOpts, current).then(
+    const watched = watchReset(port);
+    reinitDevice(watched.port, initOpts, current).then(
       (r) => {
         if (!r.ok) {
-          resetFailed(r.error.kind, resetFailureMessage(device, r.error));
+          resetFailed(
+            r.error.kind,
+            resetFailureMessage(device, r.error),
+            attempt,
+            watched.zeroed(),
+          );
           return;
         }
         const fresh = r.value;
@@ -323,7 +359,7 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
             void resetDevice(port).then((stopped) => {
               if (stopped.ok) { for (const gpa of fresh.pages) ctx.alloc.free(gpa); }
             });
-            resetFailed(a.error.kind, reattachFailureMessage(ctx.vm, a.error));
+            resetFailed(a.error.kind, reattachFailureMessage(ctx.vm, a.error), attempt, true);
             return;
           }
           current = fresh;
@@ -336,6 +372,7 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
           if (kick.kickEvent) kickQueue(regs, VsockQueue.EVENT);
           ringDoorbell(bells, deviceThread);
           resetting = false;
+          retries.succeeded();
           eventDueAt = clock.now() + RESET_EVENT_WAIT_MS;
           deviceResets++;
           const resetMs = Math.round((performance.now() - t0) * 100) / 100;
@@ -355,7 +392,13 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
           refreshConfig();
         }, undefined);
       },
-      (error) => resetFailed("reset-error", error instanceof Error ? error.message : String(error)),
+      (error) =>
+        resetFailed(
+          "reset-error",
+          error instanceof Error ? error.message : String(error),
+          attempt,
+          watched.zeroed(),
+        ),
     );
   };
 
@@ -398,8 +441,13 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
       if (isr !== 0) ackInterrupt(regs, isr);
       if (isr & InterruptBit.CONFIG) refreshConfig();
       if (resetting) {
-        // Nothing touches the queues while the device is reset; deadlines still run.
+        // Nothing touches the queues while the device is reset; deadlines still run. A failed
+        // reset's next attempt starts when its back-off is over (`reset_retry.ts`).
         sockets.tick();
+        if (retries.take(clock.now())) {
+          attemptReset(resetT0);
+          return true;
+        }
         return isr !== 0;
       }
       if (eventDueAt > 0 && clock.now() >= eventDueAt) eventDueAt = 0; // it did not come
@@ -447,6 +495,7 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
       Math.min(
         sockets.size > 0 ? 100 : Infinity,
         eventDueAt > 0 ? Math.max(0, eventDueAt - clock.now()) : Infinity,
+        retries.untilMs(clock.now()),
       ),
     periodic: () => {},
     inspect: () => ({

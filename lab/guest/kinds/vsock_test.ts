@@ -17,7 +17,9 @@ import { fencedSink, VSOCK_GUEST_KIND } from "./vsock.ts";
 import { becomes, startInThread } from "./in_thread_testing.ts";
 import type { GuestServices } from "./types.ts";
 import type { VsockDeviceSpec } from "../../wire/specs.ts";
-import { queueConfigOf } from "../../../devices/virtio/mmio.ts";
+import { MmioReg, queueConfigOf } from "../../../devices/virtio/mmio.ts";
+import { Status } from "../../../devices/virtio/constants.ts";
+import { RESET_RETRY_DELAYS_MS } from "./reset_retry.ts";
 
 Deno.test("a guest's vsock sends from a workload are sections of its generation: a crashed guest's write nothing", async () => {
   // Before, the socket table sent straight into the driver: a workload's write or connect, from
@@ -356,3 +358,47 @@ for (
     }
   });
 }
+
+Deno.test("a vsock reset that failed is tried again after a back-off, and new connections go through", async () => {
+  // Before, a reset that failed (here: the device would not read back Status 0; in a lab, a
+  // register read that timed out because the device worker crashed mid-reset) left the guest
+  // `resetting` for good: every connection refused until the VM rebooted.
+  const v = await vsockWithInThreadDevice();
+  let failReads = 0;
+  const { read, write } = { read: v.transport.read, write: v.transport.write };
+  v.transport.write = (offset, value, size) => {
+    write.call(v.transport, offset, value, size);
+    if (offset === MmioReg.STATUS && value === 0 && failReads === -1) failReads = 16;
+  };
+  v.transport.read = (offset, size) => {
+    if (offset === MmioReg.STATUS && failReads > 0) {
+      failReads--;
+      return Status.DEVICE_NEEDS_RESET; // not reset yet
+    }
+    return read.call(v.transport, offset, size);
+  };
+  try {
+    failReads = -1;
+    v.transport.markNeedsReset({ kind: "test" });
+    await v.resetOver(1);
+    assert.deepEqual(
+      v.events.filter((e) => e.kind.startsWith("device-")).map((e) => [
+        e.kind,
+        e.detail?.attempt,
+        e.detail?.retryInMs,
+      ]),
+      [
+        ["device-needs-reset", undefined, undefined],
+        ["device-reset-failed", 1, RESET_RETRY_DELAYS_MS[0]],
+        ["device-needs-reset", 2, undefined],
+        ["device-queues-live", undefined, undefined],
+        ["device-reset", undefined, undefined],
+      ],
+    );
+    assert.equal(v.inspect().deviceResets, 1);
+    const after = await v.connect(81);
+    assert.equal(after.state, "established");
+  } finally {
+    v.stop();
+  }
+});
