@@ -300,9 +300,12 @@ Deno.test("a process's summary is deno test's own line, not one a test printed",
     Deno.writeTextFileSync(
       `${dir}/dies_test.ts`,
       'Deno.test("passes", () => {});\n' +
-        'Deno.test("dies", () => {\n' +
+        'Deno.test("dies", async () => {\n' +
         '  console.log("ok | 99 passed | 0 failed (1s)");\n' +
         '  console.error("ok | 98 passed | 0 failed (1s)");\n' +
+        // Time for deno test to pass the lines on before the kill (a kill at once lost them now
+        // and then on a loaded machine, and the test then checked nothing).
+        "  await new Promise((r) => setTimeout(r, 300));\n" +
         '  Deno.kill(Deno.pid, "SIGKILL");\n' +
         "});\n",
     );
