@@ -158,18 +158,6 @@ export async function readReport(path: string): Promise<Result<unknown, InputIss
 export function parseReport(text: string, file: string): Result<unknown, InputIssue> {
   checkString("parseReport", "text", text);
   checkString("parseReport", "file", file);
-  const wrongKind = (raw: unknown, at: { line: number; column: number } | null) => {
-    const p = wrongKindProblem(vlabFileKind(raw), "report", { file });
-    return p === null ? null : err<InputIssue>({
-      code: p.code,
-      path: "",
-      line: at?.line ?? 1,
-      column: at?.column ?? 1,
-      message: p.message,
-      hint: p.hint,
-      file,
-    });
-  };
   // The other reports a drill writes (Markdown, JUnit XML, SVG): say which, and where the
   // report.json is.
   const written = wrongKindProblem(vlabTextKind(text), "report", { file });
@@ -203,7 +191,13 @@ export function parseReport(text: string, file: string): Result<unknown, InputIs
       file,
     });
   }
-  return wrongKind(value, null) ?? ok(value);
+  // A drill or a topology written as JSON: said at the top of the file.
+  const p = wrongKindProblem(vlabFileKind(value), "report", { file });
+  if (p !== null) {
+    const { code, message, hint } = p;
+    return err({ code, path: "", line: 1, column: 1, message, hint, file });
+  }
+  return ok(value);
 }
 
 /**
