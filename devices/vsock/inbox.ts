@@ -391,18 +391,9 @@ export class GuestInbox {
       written: false,
     };
     for (let i = 0; i <= q.size; i++) {
-      const held = this.heldEvent.shift();
-      const r = held === undefined ? q.pop() : { ok: true as const, value: held };
-      if (!r.ok) {
-        if (r.error.fatal) {
-          res.broken = stripFatal(r.error);
-          return res;
-        }
-        if (q.push(r.error.chain, 0).ok) res.pushed++;
-        continue;
-      }
-      const chain = r.value;
+      const chain = this.heldEvent.shift() ?? this.popEvent(q, res);
       if (chain === null) return res;
+      if (chain === undefined) continue;
       if (chain.writableBytes < VSOCK_EVENT_SIZE) {
         if (q.push(chain, 0).ok) res.pushed++;
         continue;
@@ -430,19 +421,26 @@ export class GuestInbox {
     const res = this.start();
     // Bounded: at most a queue's worth of buffers is available.
     for (let i = 0; i < q.size; i++) {
-      const r = q.pop();
-      if (!r.ok) {
-        if (r.error.fatal) {
-          res.broken = stripFatal(r.error);
-          return res;
-        }
-        if (q.push(r.error.chain, 0).ok) res.pushed++;
-        continue;
-      }
-      if (r.value === null) break;
-      this.heldEvent.push(r.value);
+      const chain = this.popEvent(q, res);
+      if (chain === null) break;
+      if (chain !== undefined) this.heldEvent.push(chain);
     }
     return res;
+  }
+
+  /**
+   * Pop the next event buffer: null when none is available or the ring broke (`res.broken`),
+   * undefined for a chain the pop refused (not fatal), which goes back empty (`res.pushed`).
+   */
+  private popEvent(q: DeviceQueue, res: PumpResult): DescriptorChain | null | undefined {
+    const r = q.pop();
+    if (r.ok) return r.value;
+    if (r.error.fatal) {
+      res.broken = stripFatal(r.error);
+      return null;
+    }
+    if (q.push(r.error.chain, 0).ok) res.pushed++;
+    return undefined;
   }
 
   /** Pop one RX chain with room for a header and a byte; null when none (or the ring broke). */
