@@ -230,12 +230,25 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
   let deviceResets = 0;
   /** Guest bugs written into its queues (`vlab fault guest-bug`), by queue, until the reset. */
   const plantedBugs = new Map<number, PlantedGuestBug>();
+  /** A reset whose queues are live and whose TRANSPORT_RESET is due: said once it is over. */
+  let resetDone: { cause: string; t0: number } | null = null;
+  const resetOver = (): void => {
+    if (resetDone === null) return;
+    const resetMs = Math.round((performance.now() - resetDone.t0) * 100) / 100;
+    ctx.post({
+      type: "event",
+      kind: "device-reset",
+      detail: { device: spec.name, cause: resetDone.cause, resetMs },
+    });
+    resetDone = null;
+  };
   const onEvent = (id: number) => {
     if (id === VsockEventId.TRANSPORT_RESET) {
       transportResets++;
       // The one a reset of ours waited for: the new transport is the device's from here on.
       eventDueAt = 0;
       sockets.transportReset();
+      resetOver();
     }
   };
   const onPacket = sockets.handle.bind(sockets);
@@ -381,11 +394,9 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
             kind: "device-queues-live",
             detail: { device: name, queuesLiveMs: resetMs },
           });
-          post({
-            type: "event",
-            kind: "device-reset",
-            detail: { device: name, cause: cause.kind, resetMs },
-          });
+          // `device-reset` once the transport is new (its TRANSPORT_RESET came, or its wait
+          // ended): a connection made after it is one of the new transport, never reset by it.
+          resetDone = { cause: cause.kind, t0 };
           ctx.wakeSelf();
           // A DEVICE_NEEDS_RESET set while the device was reset raised no interrupt (none
           // before DRIVER_OK, §2.1): read Status once more, as the net guest does.
@@ -450,7 +461,10 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
         }
         return isr !== 0;
       }
-      if (eventDueAt > 0 && clock.now() >= eventDueAt) eventDueAt = 0; // it did not come
+      if (eventDueAt > 0 && clock.now() >= eventDueAt) {
+        eventDueAt = 0; // it did not come
+        resetOver();
+      }
       // Events first: a TRANSPORT_RESET makes every packet of the old transport stale (an RST
       // a restarted device sent, or gave to a packet the guest wrote before it heard of the
       // reset): those must find the sockets already reset.
